@@ -1,0 +1,85 @@
+/*
+ * commit — the writer thread and group commit.
+ *
+ * Jobs submitted from any thread are queued; the writer takes everything
+ * pending, runs each job in its own child transaction of one write
+ * transaction, commits that transaction once (synced to disk unless the
+ * log was opened nosync), and only then calls every job's `done`. So many
+ * concurrent writes share one fsync, and nobody hears "done" before their
+ * events are durable.
+ */
+#ifndef COMMIT_COMMIT_H
+#define COMMIT_COMMIT_H
+
+#include <stdint.h>
+
+#include "evlog/evlog.h"
+
+struct commit;
+
+/*
+ * One unit of work. The submitter owns the memory; it must stay valid until
+ * `done` has been called, and `done` is called exactly once (if
+ * commit_submit returned CHATD_OK).
+ *
+ * run: on the writer thread, inside a child transaction. Return CHATD_OK to
+ *   keep its writes, anything else to discard them (the child is aborted;
+ *   the rest of the batch is unaffected).
+ * done: on the writer thread, after the batch's commit. `status` is run's
+ *   result if it was not CHATD_OK, else the commit's result (CHATD_OK when
+ *   durable, CHATD_EIO/CHATD_EFULL if the commit failed and everything in
+ *   the batch was lost). Must not block; typically wakes the submitter.
+ */
+struct commit_job {
+    int (*run)(void *arg, struct evlog_txn *txn);
+    void (*done)(void *arg, int status);
+    void *arg;
+    struct commit_job *next; /* private to commit */
+};
+
+struct commit_hooks {
+    /* On the writer thread, inside the top-level write transaction just
+     * before it commits (after all jobs ran); e.g. persist checkpoints.
+     * An error fails the whole batch. May be NULL. */
+    int (*before_commit)(void *ctx, struct evlog_txn *txn);
+    /* On the writer thread after a durable commit that appended events
+     * first..last (inclusive), before the jobs' done. Must not block.
+     * May be NULL. */
+    void (*after_commit)(void *ctx, uint64_t first, uint64_t last);
+    void *ctx;
+};
+
+struct commit_options {
+    unsigned max_queue; /* jobs waiting; beyond it submit fails EFULL.
+                           0 = default 65536 */
+    unsigned max_batch; /* jobs per transaction; 0 = default 1024 */
+};
+
+int commit_open(struct commit **out, struct evlog *log,
+                const struct commit_options *opt,
+                const struct commit_hooks *hooks);
+/* Any thread. CHATD_EFULL when the queue is full, CHATD_ECLOSED after
+ * commit_close began. On error `done` is never called. */
+int commit_submit(struct commit *c, struct commit_job *job);
+/* Any thread but the writer: submit and wait for done; returns its status.
+ * `job->done` may be NULL here. */
+int commit_run(struct commit *c, struct commit_job *job);
+/* Stops accepting, runs and completes everything queued, joins the thread,
+ * frees. */
+void commit_close(struct commit *c);
+
+/* Counters for /metrics; any thread (relaxed atomics). */
+struct commit_stats {
+    uint64_t batches;        /* top-level commits */
+    uint64_t jobs;           /* jobs completed */
+    uint64_t jobs_failed;    /* run returned an error */
+    uint64_t events;         /* events appended and committed */
+    uint64_t commit_ns_sum;  /* time in mdb_txn_commit (incl. fsync) */
+    uint64_t commit_hist[12];/* commit latency buckets, see commit_bucket_le */
+    uint64_t queue_depth;    /* jobs waiting now */
+};
+void commit_stats_get(const struct commit *c, struct commit_stats *out);
+/* Upper bound in seconds of commit_hist bucket i (last one = +Inf). */
+double commit_bucket_le(unsigned i);
+
+#endif /* COMMIT_COMMIT_H */
