@@ -17,6 +17,7 @@ include src/core/local.mk
 include src/evlog/local.mk
 include src/commit/local.mk
 include src/bus/local.mk
+include src/json/local.mk
 include src/metrics/local.mk
 include src/http/local.mk
 include src/ws/local.mk

@@ -1,1 +1,1 @@
-# src/identity
+src_libchatd_a_SOURCES += src/identity/identity.h src/identity/identity.c

@@ -1,0 +1,35 @@
+/*
+ * cli — the operator commands. Each returns a process exit status
+ * (0 success, 1 failure, 2 usage) and logs its own errors.
+ */
+#ifndef CLI_CLI_H
+#define CLI_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cli/config.h"
+
+struct modhost;
+struct metrics;
+
+int cli_serve(const struct config *cfg);
+int cli_rebuild(const struct config *cfg, const char *name);
+int cli_verify(const struct config *cfg);
+int cli_backup(const struct config *cfg, const char *dest);
+int cli_dump(const struct config *cfg, uint64_t after);
+int cli_check_module(const char *path);
+/* Takes DATA/chatd.lock for the life of the process; CHATD_ESTATE if
+ * another chatd holds it. */
+int cli_lock_data(const struct config *cfg, const char *what);
+
+/* Creates the data directory (0700) if missing. */
+int cli_data_dir(const struct config *cfg);
+/* The admin token: CHATD_ADMIN_TOKEN, else DATA/admin.token, else a new
+ * one written there (0600) and its path logged. */
+int cli_admin_token(const struct config *cfg, char *out, size_t len);
+/* Makes the module host and loads identity plus the configured modules. */
+int cli_modules_load(const struct config *cfg, struct metrics *metrics,
+                     struct modhost **out);
+
+#endif /* CLI_CLI_H */

@@ -1,0 +1,196 @@
+/*
+ * The commands that run beside or instead of the server: rebuild and
+ * verify (offline: they take the data directory's lock, like serve), and
+ * backup, dump and check-module (online: read-only).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <ftw.h>
+
+#include "cli/cli.h"
+#include "core/core.h"
+#include "evlog/evlog.h"
+#include "json/event_json.h"
+#include "modhost/modhost.h"
+#include "ws/userfeed.h"
+
+/* An exclusive lock on DATA/chatd.lock, held until the process exits, so
+ * rebuild/verify never run under a live server (and vice versa). */
+int cli_lock_data(const struct config *cfg, const char *what)
+{
+    char path[PATH_MAX + 32];
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/chatd.lock", cfg->data_dir);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        core_log(CORE_LOG_ERROR, "chatd",
+                 "%s: the data directory %s is in use by another chatd "
+                 "(stop the server first)",
+                 what, cfg->data_dir);
+        if (fd >= 0)
+            close(fd);
+        return CHATD_ESTATE;
+    }
+    return CHATD_OK; /* the descriptor stays open on purpose */
+}
+
+struct offline {
+    struct evlog *log;
+    struct userfeed *userfeed;
+    struct modhost *mh;
+};
+
+static int offline_open(const struct config *cfg, struct offline *o)
+{
+    struct evlog_options opt = {.dir = cfg->data_dir, .nosync = cfg->nosync};
+    struct modhost_deps deps = {0};
+    int rc;
+
+    memset(o, 0, sizeof(*o));
+    rc = evlog_open(&o->log, &opt);
+    if (rc == CHATD_OK)
+        rc = userfeed_open(&o->userfeed, o->log);
+    if (rc == CHATD_OK)
+        rc = cli_modules_load(cfg, NULL, &o->mh);
+    if (rc != CHATD_OK)
+        return rc;
+    deps.log = o->log;
+    deps.userfeed = o->userfeed;
+    return modhost_attach(o->mh, &deps);
+}
+
+static void offline_close(struct offline *o)
+{
+    modhost_free(o->mh);
+    if (o->userfeed != NULL)
+        userfeed_close(o->userfeed);
+    if (o->log != NULL)
+        evlog_close(o->log);
+}
+
+int cli_rebuild(const struct config *cfg, const char *name)
+{
+    struct offline o = {0};
+    uint64_t events = 0;
+    uint64_t start = core_mono_ns();
+    int rc;
+
+    rc = cli_lock_data(cfg, "rebuild");
+    if (rc == CHATD_OK)
+        rc = offline_open(cfg, &o);
+    if (rc == CHATD_OK)
+        rc = modhost_rebuild(o.mh, name, &events);
+    if (rc == CHATD_OK)
+        printf("rebuilt %s from %llu events in %.3f s\n",
+               name ? name : "all read models", (unsigned long long)events,
+               (double)(core_mono_ns() - start) / 1e9);
+    offline_close(&o);
+    return rc == CHATD_OK ? 0 : 1;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag,
+                        struct FTW *ftw)
+{
+    return remove(path);
+}
+
+int cli_verify(const struct config *cfg)
+{
+    char scratch[PATH_MAX + 32];
+    struct offline o = {0};
+    int rc;
+
+    if (cli_lock_data(cfg, "verify") != CHATD_OK)
+        return 1;
+    snprintf(scratch, sizeof(scratch), "%s/verify.XXXXXX", cfg->data_dir);
+    if (mkdtemp(scratch) == NULL) {
+        core_log(CORE_LOG_ERROR, "verify", "cannot make %s: %s", scratch,
+                 strerror(errno));
+        return 1;
+    }
+    rc = offline_open(cfg, &o);
+    if (rc == CHATD_OK)
+        rc = modhost_verify(o.mh, scratch);
+    offline_close(&o);
+    nftw(scratch, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    printf("verify: %s\n", rc == CHATD_OK ? "ok" : "FAILED");
+    return rc == CHATD_OK ? 0 : 1;
+}
+
+int cli_backup(const struct config *cfg, const char *dest)
+{
+    struct evlog_options opt = {.dir = cfg->data_dir, .read_only = true};
+    struct evlog *log;
+    int rc;
+
+    rc = evlog_open(&log, &opt);
+    if (rc != CHATD_OK) {
+        core_log(CORE_LOG_ERROR, "backup", "cannot open %s: %s",
+                 cfg->data_dir, core_strerror(rc));
+        return 1;
+    }
+    rc = evlog_backup(log, dest);
+    if (rc == CHATD_OK)
+        printf("backup of %s (up to seq %llu) written to %s\n", cfg->data_dir,
+               (unsigned long long)evlog_last_seq(log), dest);
+    else
+        core_log(CORE_LOG_ERROR, "backup", "to %s failed: %s", dest,
+                 core_strerror(rc));
+    evlog_close(log);
+    return rc == CHATD_OK ? 0 : 1;
+}
+
+static int print_event(void *arg, const struct chatd_event *ev)
+{
+    size_t len = 0;
+    char *text = event_json_text(ev, &len);
+
+    if (text == NULL)
+        return CHATD_EIO;
+    fwrite(text, 1, len, stdout);
+    fputc('\n', stdout);
+    free(text);
+    return ferror(stdout) ? CHATD_EIO : CHATD_OK;
+}
+
+int cli_dump(const struct config *cfg, uint64_t after)
+{
+    struct evlog_options opt = {.dir = cfg->data_dir, .read_only = true};
+    struct evlog_txn *txn;
+    struct evlog *log;
+    int rc;
+
+    rc = evlog_open(&log, &opt);
+    if (rc != CHATD_OK) {
+        core_log(CORE_LOG_ERROR, "dump", "cannot open %s: %s", cfg->data_dir,
+                 core_strerror(rc));
+        return 1;
+    }
+    rc = evlog_txn_begin(log, false, &txn);
+    if (rc == CHATD_OK) {
+        rc = evlog_scan(txn, after, 0, print_event, NULL);
+        evlog_txn_abort(txn);
+    }
+    evlog_close(log);
+    fflush(stdout);
+    return rc == CHATD_OK ? 0 : 1;
+}
+
+int cli_check_module(const char *path)
+{
+    char why[512] = "";
+    int rc = modhost_check_file(path, why, sizeof(why));
+
+    if (rc == CHATD_OK)
+        printf("%s: ok (ABI %d.%d)\n", path, CHATD_ABI_MAJOR, CHATD_ABI_MINOR);
+    else
+        printf("%s: refused: %s\n", path, why);
+    return rc == CHATD_OK ? 0 : 1;
+}

@@ -1,0 +1,469 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "config.h"
+
+#include "core/core.h"
+#include "crypto/crypto.h"
+#include "identity/identity.h"
+
+#define NAME_MAX_CHARS 64
+
+struct identity {
+    const struct chatd_host *host;
+    struct chatd_module *mod;
+    struct chatd_store *users;  /* id -> {"id","name","kind","created_at"} */
+    struct chatd_store *tokens; /* sha256(token) -> user id */
+    struct chatd_store *names;  /* name -> user id */
+};
+
+/* What a POST /v1/users or token request carries to the writer. */
+struct new_account {
+    struct identity *id;
+    char user_id[24];
+    char name[4 * NAME_MAX_CHARS + 1];
+    char kind[8];
+    char token[64];
+};
+
+static void reply_json_value(const struct identity *id, struct chatd_req *req,
+                             unsigned status, json_t *v)
+{
+    char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+
+    if (text == NULL)
+        id->host->reply_error(req, 500, "internal", "out of memory");
+    else
+        id->host->reply_json(req, status, text, strlen(text));
+    free(text);
+    json_decref(v);
+}
+
+static int new_token(char *out)
+{
+    memcpy(out, "ct_", 3);
+    return core_random_hex(out + 3, 24);
+}
+
+static int append_json(const struct identity *id, struct chatd_txn *txn,
+                       const char *type, const char *stream,
+                       uint64_t expected, json_t *data, uint64_t *seq)
+{
+    char *text = json_dumps(data, JSON_COMPACT);
+    struct chatd_append a = {.size = sizeof(a),
+                             .type = type,
+                             .stream = stream,
+                             .expected_ver = expected,
+                             .data = text,
+                             .data_len = text ? strlen(text) : 0};
+    int rc = text ? id->host->append(txn, &a, seq) : CHATD_ENOMEM;
+
+    free(text);
+    json_decref(data);
+    return rc;
+}
+
+static int issue_token(const struct identity *id, struct chatd_txn *txn,
+                       const char *user_id, const char *token)
+{
+    uint8_t hash[CRYPTO_SHA256_LEN];
+    char hex[2 * CRYPTO_SHA256_LEN + 1];
+    char stream[40];
+
+    crypto_sha256(token, strlen(token), hash);
+    crypto_hex(hash, sizeof(hash), hex);
+    snprintf(stream, sizeof(stream), "user:%s", user_id);
+    return append_json(id, txn, "identity.token_issued", stream,
+                       CHATD_ANY_VERSION,
+                       json_pack("{s:s, s:s}", "user_id", user_id,
+                                 "token_sha256", hex),
+                       NULL);
+}
+
+static json_t *stored_user(const struct identity *id, struct chatd_txn *txn,
+                           const char *user_id)
+{
+    struct chatd_val v;
+
+    if (id->host->get(txn, id->users, user_id, strlen(user_id), &v) !=
+        CHATD_OK)
+        return NULL;
+    return json_loadb(v.data, v.len, 0, NULL);
+}
+
+static int create_user_cmd(void *arg, struct chatd_txn *txn,
+                           struct chatd_req *req)
+{
+    const struct new_account *na = arg;
+    const struct identity *id = na->id;
+    struct chatd_val v;
+    char stream[40];
+    json_t *user;
+    int rc;
+
+    if (id->host->get(txn, id->names, na->name, strlen(na->name), &v) ==
+        CHATD_OK) {
+        id->host->reply_error(req, 409, "conflict",
+                              "a user with this name already exists");
+        return CHATD_OK;
+    }
+    snprintf(stream, sizeof(stream), "user:%s", na->user_id);
+    rc = append_json(id, txn, "identity.user_created", stream, CHATD_NO_STREAM,
+                     json_pack("{s:s, s:s, s:s}", "id", na->user_id, "name",
+                               na->name, "kind", na->kind),
+                     NULL);
+    if (rc == CHATD_OK)
+        rc = issue_token(id, txn, na->user_id, na->token);
+    if (rc != CHATD_OK)
+        return rc;
+    user = stored_user(id, txn, na->user_id);
+    if (user == NULL)
+        return CHATD_EIO;
+    json_object_set_new(user, "token", json_string(na->token));
+    reply_json_value(id, req, 201, user);
+    return CHATD_OK;
+}
+
+/* Names: 1..64 characters of valid UTF-8 without control characters. */
+static bool name_valid(const char *name)
+{
+    size_t len = strlen(name);
+    size_t i;
+
+    if (len == 0 || !core_utf8_valid(name, len) ||
+        core_utf8_length(name, len) > NAME_MAX_CHARS)
+        return false;
+    for (i = 0; i < len; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+            return false;
+    return true;
+}
+
+static json_t *parse_body(const struct identity *id, struct chatd_req *req)
+{
+    struct chatd_val body = id->host->req_body(req);
+    json_t *root;
+
+    root = body.len ? json_loadb(body.data, body.len, 0, NULL) : NULL;
+    if (root == NULL)
+        id->host->reply_error(req, 400, "invalid_json",
+                              "the body must be a JSON object");
+    else if (!json_is_object(root)) {
+        id->host->reply_error(req, 400, "invalid_json",
+                              "the body must be a JSON object");
+        json_decref(root);
+        root = NULL;
+    }
+    return root;
+}
+
+/* Reads name and kind from the body into `na`; answers 400 if invalid. */
+static bool read_account(const struct identity *id, struct chatd_req *req,
+                         const json_t *root, struct new_account *na)
+{
+    const json_t *name = json_object_get(root, "name");
+    const json_t *kind = json_object_get(root, "kind");
+    const char *k = kind ? json_string_value(kind) : "user";
+
+    if (!json_is_string(name) || !name_valid(json_string_value(name)) ||
+        strlen(json_string_value(name)) >= sizeof(na->name)) {
+        id->host->reply_error(req, 400, "invalid_argument",
+                              "\"name\" must be a string of 1 to 64 "
+                              "characters without control characters");
+        return false;
+    }
+    if (k == NULL || (strcmp(k, "user") != 0 && strcmp(k, "service") != 0)) {
+        id->host->reply_error(req, 400, "invalid_argument",
+                              "\"kind\" must be \"user\" or \"service\"");
+        return false;
+    }
+    snprintf(na->name, sizeof(na->name), "%s", json_string_value(name));
+    snprintf(na->kind, sizeof(na->kind), "%s", k);
+    return true;
+}
+
+static void post_users(void *state, struct chatd_req *req)
+{
+    struct identity *id = state;
+    struct new_account *na = NULL;
+    json_t *root = parse_body(id, req);
+
+    if (root == NULL)
+        return;
+    na = calloc(1, sizeof(*na));
+    if (na == NULL) {
+        id->host->reply_error(req, 500, "internal", "out of memory");
+        goto out_free;
+    }
+    if (!read_account(id, req, root, na))
+        goto out_free;
+    na->id = id;
+    memcpy(na->user_id, "u_", 2);
+    if (core_random_hex(na->user_id + 2, 8) != CHATD_OK ||
+        new_token(na->token) != CHATD_OK) {
+        id->host->reply_error(req, 500, "internal", "no randomness");
+        goto out_free;
+    }
+    id->host->submit(req, create_user_cmd, na, free); /* owns na now */
+    na = NULL;
+out_free:
+    free(na);
+    json_decref(root);
+}
+
+static int new_token_cmd(void *arg, struct chatd_txn *txn,
+                         struct chatd_req *req)
+{
+    const struct new_account *na = arg;
+    const struct identity *id = na->id;
+    struct chatd_val v;
+    int rc;
+
+    if (id->host->get(txn, id->users, na->user_id, strlen(na->user_id), &v) !=
+        CHATD_OK) {
+        id->host->reply_error(req, 404, "not_found", "no such user");
+        return CHATD_OK;
+    }
+    rc = issue_token(id, txn, na->user_id, na->token);
+    if (rc != CHATD_OK)
+        return rc;
+    reply_json_value(id, req, 201,
+                     json_pack("{s:s, s:s}", "user_id", na->user_id, "token",
+                               na->token));
+    return CHATD_OK;
+}
+
+static void post_tokens(void *state, struct chatd_req *req)
+{
+    struct identity *id = state;
+    const char *user_id = id->host->req_param(req, "user_id");
+    struct new_account *na;
+
+    if (user_id == NULL || strlen(user_id) >= sizeof(na->user_id)) {
+        id->host->reply_error(req, 404, "not_found", "no such user");
+        return;
+    }
+    na = calloc(1, sizeof(*na));
+    if (na == NULL || new_token(na->token) != CHATD_OK) {
+        free(na);
+        id->host->reply_error(req, 500, "internal", "cannot make a token");
+        return;
+    }
+    na->id = id;
+    snprintf(na->user_id, sizeof(na->user_id), "%s", user_id);
+    id->host->submit(req, new_token_cmd, na, free);
+}
+
+static void reply_user(const struct identity *id, struct chatd_req *req,
+                       const char *user_id, bool full)
+{
+    struct chatd_txn *txn = id->host->req_txn(req);
+    json_t *user = txn && user_id ? stored_user(id, txn, user_id) : NULL;
+
+    if (user == NULL) {
+        id->host->reply_error(req, 404, "not_found", "no such user");
+        return;
+    }
+    if (!full)
+        json_object_del(user, "created_at");
+    reply_json_value(id, req, 200, user);
+}
+
+static void get_me(void *state, struct chatd_req *req)
+{
+    struct identity *id = state;
+    struct chatd_principal who = id->host->req_principal(req);
+
+    if (who.kind == CHATD_PRINCIPAL_ADMIN) {
+        reply_json_value(id, req, 200,
+                         json_pack("{s:s, s:s, s:s}", "id", "admin", "name",
+                                   "admin", "kind", "admin"));
+        return;
+    }
+    reply_user(id, req, who.id, true);
+}
+
+static void get_user(void *state, struct chatd_req *req)
+{
+    struct identity *id = state;
+
+    reply_user(id, req, id->host->req_param(req, "user_id"), false);
+}
+
+static int put_user(const struct identity *id, struct chatd_txn *txn,
+                    const struct chatd_event *ev, const json_t *data)
+{
+    const char *user_id = json_string_value(json_object_get(data, "id"));
+    const char *name = json_string_value(json_object_get(data, "name"));
+    const char *kind;
+    char when[CORE_TIME_LEN];
+    json_t *user;
+    char *text;
+    int rc;
+
+    if (user_id == NULL || name == NULL)
+        return CHATD_EINVAL;
+    kind = json_string_value(json_object_get(data, "kind"));
+    user = json_pack("{s:s, s:s, s:s, s:s}", "id", user_id, "name", name,
+                     "kind", kind ? kind : "user", "created_at",
+                     core_format_time(ev->time_ms, when));
+    text = user ? json_dumps(user, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(user);
+    if (text == NULL)
+        return CHATD_ENOMEM;
+    rc = id->host->put(txn, id->users, user_id, strlen(user_id), text,
+                       strlen(text));
+    free(text);
+    if (rc == CHATD_OK)
+        rc = id->host->put(txn, id->names, name, strlen(name), user_id,
+                           strlen(user_id));
+    return rc;
+}
+
+static int put_token(const struct identity *id, struct chatd_txn *txn,
+                     const json_t *data)
+{
+    const char *user_id = json_string_value(json_object_get(data, "user_id"));
+    const char *hex = json_string_value(json_object_get(data, "token_sha256"));
+    uint8_t hash[CRYPTO_SHA256_LEN];
+
+    if (user_id == NULL || hex == NULL || strlen(hex) != 2 * sizeof(hash) ||
+        !crypto_unhex(hex, sizeof(hash), hash))
+        return CHATD_EINVAL;
+    return id->host->put(txn, id->tokens, hash, sizeof(hash), user_id,
+                         strlen(user_id));
+}
+
+static int project_accounts(void *state, struct chatd_txn *txn,
+                            const struct chatd_event *ev)
+{
+    const struct identity *id = state;
+    json_t *data;
+    int rc;
+
+    if (strncmp(ev->type, "identity.", 9) != 0)
+        return CHATD_OK;
+    data = json_loadb(ev->data, ev->data_len, 0, NULL);
+    if (data == NULL)
+        return CHATD_EINVAL;
+    if (strcmp(ev->type, "identity.user_created") == 0)
+        rc = put_user(id, txn, ev, data);
+    else if (strcmp(ev->type, "identity.token_issued") == 0)
+        rc = put_token(id, txn, data);
+    else
+        rc = CHATD_OK;
+    json_decref(data);
+    return rc;
+}
+
+int identity_authenticate(void *state, const char *token,
+                          struct http_principal *out)
+{
+    const struct identity *id = state;
+    uint8_t hash[CRYPTO_SHA256_LEN];
+    struct chatd_txn *txn;
+    struct chatd_val v;
+    json_t *user = NULL;
+    int rc;
+
+    crypto_sha256(token, strlen(token), hash);
+    txn = id->host->read_begin(id->mod);
+    if (txn == NULL)
+        return CHATD_EIO;
+    rc = id->host->get(txn, id->tokens, hash, sizeof(hash), &v);
+    if (rc == CHATD_OK && v.len < sizeof(out->id)) {
+        memcpy(out->id, v.data, v.len);
+        out->id[v.len] = '\0';
+        user = stored_user(id, txn, out->id);
+    }
+    id->host->read_end(txn);
+    if (user == NULL)
+        return CHATD_ENOTFOUND;
+    out->kind = strcmp(json_string_value(json_object_get(user, "kind")),
+                       "service") == 0
+                    ? CHATD_PRINCIPAL_SERVICE
+                    : CHATD_PRINCIPAL_USER;
+    json_decref(user);
+    return CHATD_OK;
+}
+
+static const struct chatd_event_type event_types[] = {
+    {"identity.user_created", 1, NULL},
+    {"identity.token_issued", 1, NULL},
+};
+
+static const char *const accounts_stores[] = {"users", "tokens", "names",
+                                              NULL};
+
+static const struct chatd_route routes[] = {
+    {"POST", "/v1/users", CHATD_AUTH_ADMIN, post_users},
+    {"POST", "/v1/users/{user_id}/tokens", CHATD_AUTH_ADMIN, post_tokens},
+    {"GET", "/v1/me", CHATD_AUTH_USER, get_me},
+    {"GET", "/v1/users/{user_id}", CHATD_AUTH_USER, get_user},
+};
+
+static int register_all(struct identity *id, struct chatd_module *mod)
+{
+    const struct chatd_host *h = id->host;
+    const struct chatd_projection accounts = {"accounts", 1, accounts_stores,
+                                              project_accounts};
+    size_t i;
+    int rc = CHATD_OK;
+
+    for (i = 0; rc == CHATD_OK && i < 2; i++)
+        rc = h->event_type(mod, &event_types[i]);
+    if (rc == CHATD_OK)
+        rc = h->store(mod, "users", &id->users);
+    if (rc == CHATD_OK)
+        rc = h->store(mod, "tokens", &id->tokens);
+    if (rc == CHATD_OK)
+        rc = h->store(mod, "names", &id->names);
+    if (rc == CHATD_OK)
+        rc = h->projection(mod, &accounts);
+    for (i = 0; rc == CHATD_OK && i < sizeof(routes) / sizeof(routes[0]); i++)
+        rc = h->route(mod, &routes[i]);
+    return rc;
+}
+
+static int identity_init(struct chatd_module *mod, const struct chatd_host *host,
+                         void **state)
+{
+    struct identity *id = calloc(1, sizeof(*id));
+    int rc;
+
+    if (id == NULL)
+        return CHATD_ENOMEM;
+    id->host = host;
+    id->mod = mod;
+    rc = register_all(id, mod);
+    if (rc != CHATD_OK) {
+        free(id);
+        return rc;
+    }
+    *state = id;
+    return CHATD_OK;
+}
+
+static void identity_fini(void *state)
+{
+    free(state);
+}
+
+const struct chatd_module_info *identity_module_info(void)
+{
+    static const struct chatd_module_info info = {
+        .size = sizeof(struct chatd_module_info),
+        .abi_major = CHATD_ABI_MAJOR,
+        .abi_minor = CHATD_ABI_MINOR,
+        .abi_tag = CHATD_ABI_TAG,
+        .name = "identity",
+        .version = PACKAGE_VERSION,
+        .description = "users, service accounts and tokens",
+        .init = identity_init,
+        .fini = identity_fini,
+    };
+    return &info;
+}

@@ -1,0 +1,53 @@
+/*
+ * Who is calling: the admin token (from the environment or DATA/
+ * admin.token) first, then the identity module's user and service tokens.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "crypto/crypto.h"
+#include "http/http.h"
+#include "identity/identity.h"
+#include "modhost/modhost_int.h"
+
+void modhost_set_admin_token(struct modhost *mh, const char *token)
+{
+    snprintf(mh->admin_token, sizeof(mh->admin_token), "%s", token);
+}
+
+static void *identity_state(const struct modhost *mh)
+{
+    const struct chatd_module *mod;
+    size_t i;
+
+    for (i = 0; i < mh->modules.len; i++) {
+        mod = mh->modules.items[i];
+        if (strcmp(mod->name, "identity") == 0)
+            return mod->state;
+    }
+    return NULL;
+}
+
+int modhost_authenticate(void *arg, const char *token,
+                         struct http_principal *out)
+{
+    const struct modhost *mh = arg;
+    uint8_t a[CRYPTO_SHA256_LEN], b[CRYPTO_SHA256_LEN];
+    void *state;
+
+    /* Compare hashes so the comparison time depends on neither length. */
+    if (mh->admin_token[0] != '\0') {
+        crypto_sha256(token, strlen(token), a);
+        crypto_sha256(mh->admin_token, strlen(mh->admin_token), b);
+        if (crypto_equal(a, b, sizeof(a))) {
+            out->kind = CHATD_PRINCIPAL_ADMIN;
+            snprintf(out->id, sizeof(out->id), "admin");
+            return CHATD_OK;
+        }
+    }
+    state = identity_state(mh);
+    if (state == NULL)
+        return CHATD_ENOTFOUND;
+    return identity_authenticate(state, token, out);
+}
