@@ -116,10 +116,26 @@ class Server:
             if self._log_thread:
                 self._log_thread.join(2)
         self.proc = None
+        self.assert_no_sanitizer_reports()
         return code
 
+    SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                         "runtime error:", "WARNING: AddressSanitizer")
+
+    def assert_no_sanitizer_reports(self):
+        bad = [l for l in self.log_lines
+               if any(m in l for m in self.SANITIZER_MARKERS)]
+        if bad:
+            raise AssertionError("sanitizer report from chatd:\n" +
+                                 "\n".join(self.log_lines[-200:]))
+
     def kill(self):
-        return self.stop(sig=signal.SIGKILL)
+        """SIGKILL: no shutdown, so no leak report is expected either."""
+        self.proc.kill()
+        self.proc.wait()
+        if self._log_thread:
+            self._log_thread.join(2)
+        self.proc = None
 
     def cleanup(self):
         if self.proc is not None:

@@ -1,0 +1,272 @@
+/* userfeed against a real LMDB environment in a temporary directory. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "evlog/evlog.h"
+#include "ws/userfeed.h"
+
+struct fx {
+    char dir[64];
+    struct evlog *log;
+    struct userfeed *uf;
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    struct evlog_options o = {0};
+    snprintf(f->dir, sizeof f->dir, "/tmp/chatd-uf-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    o.dir = f->dir;
+    o.map_size = 64u << 20;
+    o.nosync = true;
+    assert_int_equal(evlog_open(&f->log, &o), CHATD_OK);
+    assert_int_equal(userfeed_open(&f->uf, f->log), CHATD_OK);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    char cmd[128];
+    userfeed_close(f->uf);
+    evlog_close(f->log);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+/* Appends one event and delivers it to the given users in one txn. */
+static uint64_t post(struct fx *f, const char *const *users)
+{
+    struct evlog_txn *txn;
+    struct chatd_event ev = {.size = sizeof ev, .type = "chat.message_posted",
+                             .v = 1, .stream = "room:r1", .data = "{}",
+                             .data_len = 2};
+    struct chatd_event out;
+    assert_int_equal(evlog_txn_begin(f->log, true, &txn), CHATD_OK);
+    assert_int_equal(evlog_append(txn, &ev, CHATD_ANY_VERSION, &out), CHATD_OK);
+    for (; *users; users++)
+        assert_int_equal(userfeed_deliver(f->uf, txn, *users, out.seq),
+                         CHATD_OK);
+    assert_int_equal(evlog_txn_commit(txn), CHATD_OK);
+    return out.seq;
+}
+
+static uint64_t last_pos(struct fx *f, const char *user)
+{
+    struct evlog_txn *txn;
+    uint64_t pos = 99;
+    assert_int_equal(evlog_txn_begin(f->log, false, &txn), CHATD_OK);
+    assert_int_equal(userfeed_last_pos(f->uf, txn, user, &pos), CHATD_OK);
+    evlog_txn_abort(txn);
+    return pos;
+}
+
+struct collect {
+    uint64_t pos[64], seq[64];
+    char user[64][16];
+    size_t n;
+};
+
+static int collect_entry(void *arg, uint64_t pos, uint64_t seq)
+{
+    struct collect *c = arg;
+    c->pos[c->n] = pos;
+    c->seq[c->n++] = seq;
+    return 0;
+}
+
+static int collect_seq(void *arg, uint64_t seq, const char *user,
+                       uint64_t pos)
+{
+    struct collect *c = arg;
+    c->seq[c->n] = seq;
+    c->pos[c->n] = pos;
+    snprintf(c->user[c->n++], 16, "%s", user);
+    return 0;
+}
+
+static void test_positions_are_gapless_per_user(void **state)
+{
+    struct fx *f = *state;
+    const char *ab[] = {"alice", "bob", NULL}, *a[] = {"alice", NULL},
+               *b[] = {"bob", NULL};
+    uint64_t s1 = post(f, ab), s2 = post(f, a), s3 = post(f, b),
+             s4 = post(f, ab);
+    assert_int_equal(last_pos(f, "alice"), 3);
+    assert_int_equal(last_pos(f, "bob"), 3);
+    assert_int_equal(last_pos(f, "carol"), 0);
+
+    struct evlog_txn *txn;
+    struct collect c = {0};
+    size_t n;
+    assert_int_equal(evlog_txn_begin(f->log, false, &txn), CHATD_OK);
+    assert_int_equal(userfeed_range(f->uf, txn, "alice", 0, 0, collect_entry,
+                                    &c, &n),
+                     CHATD_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(c.pos[0], 1);
+    assert_int_equal(c.seq[0], s1);
+    assert_int_equal(c.pos[1], 2);
+    assert_int_equal(c.seq[1], s2);
+    assert_int_equal(c.pos[2], 3);
+    assert_int_equal(c.seq[2], s4);
+    /* after and max */
+    memset(&c, 0, sizeof c);
+    assert_int_equal(userfeed_range(f->uf, txn, "bob", 1, 1, collect_entry,
+                                    &c, &n),
+                     CHATD_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(c.pos[0], 2);
+    assert_int_equal(c.seq[0], s3);
+    /* a user id that is a prefix of another does not see its entries */
+    memset(&c, 0, sizeof c);
+    assert_int_equal(userfeed_range(f->uf, txn, "bo", 0, 0, collect_entry, &c,
+                                    &n),
+                     CHATD_OK);
+    assert_int_equal(n, 0);
+    uint64_t seq;
+    assert_int_equal(userfeed_get(f->uf, txn, "bob", 3, &seq), CHATD_OK);
+    assert_int_equal(seq, s4);
+    assert_int_equal(userfeed_get(f->uf, txn, "bob", 4, &seq),
+                     CHATD_ENOTFOUND);
+    evlog_txn_abort(txn);
+}
+
+static void test_redeliver_is_idempotent(void **state)
+{
+    struct fx *f = *state;
+    const char *a[] = {"alice", NULL};
+    uint64_t s1 = post(f, a);
+    struct evlog_txn *txn;
+    uint64_t pos = 0;
+    assert_int_equal(evlog_txn_begin(f->log, true, &txn), CHATD_OK);
+    assert_int_equal(userfeed_deliver(f->uf, txn, "alice", s1), CHATD_OK);
+    assert_int_equal(userfeed_deliver_pos(f->uf, txn, "alice", s1, &pos),
+                     CHATD_OK);
+    assert_int_equal(pos, 1);
+    assert_int_equal(evlog_txn_commit(txn), CHATD_OK);
+    assert_int_equal(last_pos(f, "alice"), 1);
+}
+
+static void test_aborted_child_leaves_nothing(void **state)
+{
+    struct fx *f = *state;
+    const char *a[] = {"alice", NULL};
+    uint64_t s1 = post(f, a);
+    struct evlog_txn *txn, *child;
+    struct chatd_event ev = {.size = sizeof ev, .type = "chat.message_posted",
+                             .v = 1, .stream = "room:r1"};
+    struct chatd_event out;
+
+    assert_int_equal(evlog_txn_begin(f->log, true, &txn), CHATD_OK);
+    assert_int_equal(evlog_txn_child(txn, &child), CHATD_OK);
+    assert_int_equal(evlog_append(child, &ev, CHATD_ANY_VERSION, &out),
+                     CHATD_OK);
+    assert_int_equal(userfeed_deliver(f->uf, child, "alice", out.seq),
+                     CHATD_OK);
+    assert_int_equal(userfeed_deliver(f->uf, child, "zed", out.seq), CHATD_OK);
+    evlog_txn_abort(child);
+    /* a second child of the same parent gets the same positions again */
+    assert_int_equal(evlog_txn_child(txn, &child), CHATD_OK);
+    assert_int_equal(evlog_append(child, &ev, CHATD_ANY_VERSION, &out),
+                     CHATD_OK);
+    uint64_t pos;
+    assert_int_equal(userfeed_deliver_pos(f->uf, child, "alice", out.seq,
+                                          &pos),
+                     CHATD_OK);
+    assert_int_equal(pos, 2);
+    assert_int_equal(evlog_txn_commit(child), CHATD_OK);
+    assert_int_equal(evlog_txn_commit(txn), CHATD_OK);
+    assert_int_equal(last_pos(f, "alice"), 2);
+    assert_int_equal(last_pos(f, "zed"), 0);
+    assert_int_equal(out.seq, s1 + 1);
+}
+
+static void test_seq_index(void **state)
+{
+    struct fx *f = *state;
+    const char *ab[] = {"bob", "alice", NULL}, *b[] = {"bob", NULL};
+    uint64_t s1 = post(f, ab), s2 = post(f, b), s3 = post(f, ab);
+    struct evlog_txn *txn;
+    struct collect c = {0};
+
+    assert_int_equal(evlog_txn_begin(f->log, false, &txn), CHATD_OK);
+    assert_int_equal(userfeed_by_seq(f->uf, txn, s1, s3, collect_seq, &c),
+                     CHATD_OK);
+    assert_int_equal(c.n, 5);
+    /* (seq, user) order */
+    assert_int_equal(c.seq[0], s1);
+    assert_string_equal(c.user[0], "alice");
+    assert_int_equal(c.pos[0], 1);
+    assert_string_equal(c.user[1], "bob");
+    assert_int_equal(c.seq[2], s2);
+    assert_int_equal(c.pos[2], 2);
+    assert_int_equal(c.seq[4], s3);
+    assert_string_equal(c.user[4], "bob");
+    assert_int_equal(c.pos[4], 3);
+    memset(&c, 0, sizeof c);
+    assert_int_equal(userfeed_by_seq(f->uf, txn, s2, s2, collect_seq, &c),
+                     CHATD_OK);
+    assert_int_equal(c.n, 1);
+    evlog_txn_abort(txn);
+}
+
+static void test_clear_and_bad_arguments(void **state)
+{
+    struct fx *f = *state;
+    const char *a[] = {"alice", NULL};
+    post(f, a);
+    struct evlog_txn *txn;
+    char longid[USERFEED_USER_MAX + 2];
+    memset(longid, 'x', sizeof longid - 1);
+    longid[sizeof longid - 1] = 0;
+
+    assert_int_equal(evlog_txn_begin(f->log, false, &txn), CHATD_OK);
+    assert_int_equal(userfeed_deliver(f->uf, txn, "alice", 1), CHATD_ESTATE);
+    evlog_txn_abort(txn);
+    assert_int_equal(evlog_txn_begin(f->log, true, &txn), CHATD_OK);
+    assert_int_equal(userfeed_deliver(f->uf, txn, "", 1), CHATD_EINVAL);
+    assert_int_equal(userfeed_deliver(f->uf, txn, longid, 1), CHATD_EINVAL);
+    assert_int_equal(userfeed_deliver(f->uf, txn, "alice", 0), CHATD_EINVAL);
+    assert_int_equal(userfeed_clear(f->uf, txn), CHATD_OK);
+    assert_int_equal(evlog_txn_commit(txn), CHATD_OK);
+    assert_int_equal(last_pos(f, "alice"), 0);
+}
+
+static void test_be64(void **state)
+{
+    unsigned char b[8];
+    userfeed_put_be64(b, 0x0102030405060708ull);
+    assert_int_equal(b[0], 1);
+    assert_int_equal(b[7], 8);
+    assert_true(userfeed_get_be64(b) == 0x0102030405060708ull);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_positions_are_gapless_per_user,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redeliver_is_idempotent, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_aborted_child_leaves_nothing,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seq_index, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clear_and_bad_arguments, setup,
+                                        teardown),
+        cmocka_unit_test(test_be64),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
