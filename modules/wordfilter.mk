@@ -1,0 +1,1 @@
+# modules/wordfilter (example module)
