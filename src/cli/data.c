@@ -35,7 +35,7 @@ static int read_token(const char *path, char *out, size_t len)
 
 static int write_token(const char *path, char *out, size_t len)
 {
-    char tmp[PATH_MAX + 8];
+    char tmp[PATH_MAX + 48];
     int fd;
     ssize_t w;
 

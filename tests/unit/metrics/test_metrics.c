@@ -69,8 +69,8 @@ static void test_counter_format(void **state)
 static void test_gauge_format(void **state)
 {
     struct metrics *m = *state;
-    struct metrics_value *g = metrics_gauge(m, "chatd_conns", "Open.\nNow \\",
-                                            NULL);
+    struct metrics_value *g =
+        metrics_gauge(m, "chatd_conns", "Open.\nNow \\", NULL);
 
     assert_non_null(g);
     metrics_add(g, 5);
@@ -88,8 +88,8 @@ static void test_histogram_format(void **state)
     struct metrics *m = *state;
     struct metrics_hist *h;
 
-    h = metrics_histogram(m, "chatd_d_seconds", "Durations.",
-                          "route=\"/a\"", bounds, 4);
+    h = metrics_histogram(m, "chatd_d_seconds", "Durations.", "route=\"/a\"",
+                          bounds, 4);
     assert_non_null(h);
     metrics_observe(h, 0.0001);
     metrics_observe(h, 0.25); /* le is inclusive */
@@ -277,8 +277,7 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_counter_format, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gauge_format, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_histogram_format, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_histogram_format, setup, teardown),
         cmocka_unit_test_setup_teardown(test_histogram_without_labels, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_histogram_refusals, setup,
@@ -286,12 +285,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_label_escaping, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_names_and_labels, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_collector_output, setup,
+        cmocka_unit_test_setup_teardown(test_collector_output, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_order_is_registration_order, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_order_is_registration_order,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_many_series_survive_growth,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_series_survive_growth, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_updates_are_exact,
                                         setup, teardown),
     };

@@ -1,0 +1,400 @@
+"""The host over real HTTP: identity, errors, request ids, the event feed,
+metrics, backup while writing, and crash recovery (SIGKILL under load)."""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+import harness
+from harness import ADMIN_TOKEN, BIN, Server, ServerTestCase
+
+
+class IdentityTest(ServerTestCase):
+    def test_create_user_returns_token_once_and_me_works(self):
+        r = self.server.admin("POST", "/v1/users", {"name": "alice-id"})
+        self.assertEqual(r.status, 201, r)
+        self.assertTrue(r.json["id"].startswith("u_"))
+        self.assertEqual(r.json["name"], "alice-id")
+        self.assertEqual(r.json["kind"], "user")
+        token = r.json["token"]
+        me = self.server.get("/v1/me", token=token)
+        self.assertEqual(me.status, 200, me)
+        self.assertEqual(me.json["id"], r.json["id"])
+        self.assertNotIn("token", me.json)
+        # The public profile, visible to another user, has no token either.
+        other = self.server.get("/v1/users/" + r.json["id"], token=token)
+        self.assertEqual(other.status, 200)
+        self.assertEqual(other.json["name"], "alice-id")
+
+    def test_duplicate_name_conflicts(self):
+        self.server.create_user("dup-name")
+        r = self.server.admin("POST", "/v1/users", {"name": "dup-name"})
+        self.assertError(r, 409, "conflict")
+
+    def test_new_token_for_user(self):
+        uid, old = self.server.create_user("tokens-user")
+        r = self.server.admin("POST", "/v1/users/%s/tokens" % uid)
+        self.assertEqual(r.status, 201, r)
+        new = r.json["token"]
+        self.assertNotEqual(new, old)
+        for t in (old, new):
+            self.assertEqual(self.server.get("/v1/me", token=t).json["id"], uid)
+        r = self.server.admin("POST", "/v1/users/u_nobody/tokens")
+        self.assertError(r, 404, "not_found")
+
+    def test_service_account(self):
+        sid, stoken = self.server.create_user("svc-1", kind="service")
+        me = self.server.get("/v1/me", token=stoken)
+        self.assertEqual(me.json["kind"], "service")
+        # A service may read the event feed; a plain user may not.
+        self.assertEqual(self.server.get("/v1/events", token=stoken).status, 200)
+        _, utoken = self.server.create_user("plain-1")
+        self.assertError(self.server.get("/v1/events", token=utoken), 403, "forbidden")
+
+    def test_admin_only_routes(self):
+        _, utoken = self.server.create_user("not-admin")
+        r = self.server.post("/v1/users", {"name": "x"}, token=utoken)
+        self.assertError(r, 403, "forbidden")
+
+    def test_me_for_admin(self):
+        self.assertEqual(self.server.admin("GET", "/v1/me").json["kind"], "admin")
+
+
+class ErrorTest(ServerTestCase):
+    def test_missing_and_wrong_tokens(self):
+        r = self.server.get("/v1/me")
+        self.assertError(r, 401, "unauthenticated")
+        r = self.server.get("/v1/me", token="nope")
+        self.assertError(r, 401, "unauthenticated")
+        r = self.server.get("/v1/me", headers={"Authorization": "Basic abc"})
+        self.assertError(r, 401, "unauthenticated")
+
+    def test_bad_json_and_wrong_types(self):
+        r = self.server.admin("POST", "/v1/users", raw=b"{not json",
+                              headers={"Content-Type": "application/json"})
+        self.assertError(r, 400, "invalid_json")
+        r = self.server.admin("POST", "/v1/users", raw=b"[1,2]",
+                              headers={"Content-Type": "application/json"})
+        self.assertError(r, 400, "invalid_json")
+        for body in ({"name": 5}, {"name": ""}, {"name": "a\u0001b"},
+                     {"name": "x" * 65}, {"name": "ok", "kind": "robot"}):
+            r = self.server.admin("POST", "/v1/users", body)
+            self.assertError(r, 400, "invalid_argument")
+
+    def test_invalid_utf8_body(self):
+        r = self.server.admin("POST", "/v1/users", raw=b'{"name":"\xff\xfe"}',
+                              headers={"Content-Type": "application/json"})
+        self.assertEqual(r.status, 400, r)
+
+    def raw_post_start(self, extra_headers, body_start):
+        """Sends headers and the start of a body, returns (head, body) of
+        the answer: the server must answer before the body is complete."""
+        import socket
+        with socket.create_connection(("127.0.0.1", self.server.port), 10) as s:
+            s.sendall(("POST /v1/users HTTP/1.1\r\nHost: x\r\n"
+                       "Authorization: Bearer %s\r\n"
+                       "Content-Type: application/json\r\n%s\r\n"
+                       % (ADMIN_TOKEN, extra_headers)).encode() + body_start)
+            data = b""
+            while not (b"\r\n\r\n" in data and data.rstrip().endswith(b"}")):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        return head, body
+
+    def test_oversize_body(self):
+        head, body = self.raw_post_start("Content-Length: %d\r\n" % (2 << 20),
+                                         b'{"name":"' + b"a" * 1000)
+        self.assertTrue(head.startswith(b"HTTP/1.1 413"), head)
+        self.assertEqual(json.loads(body)["error"]["code"], "too_large")
+        # A chunked body (no length up front) over the limit: libmicrohttpd
+        # cannot answer while a body is arriving, so it is drained and
+        # refused at its end.
+        chunk = b"%x\r\n%s\r\n" % (65536, b"a" * 65536)
+        head, body = self.raw_post_start("Transfer-Encoding: chunked\r\n",
+                                         chunk * 20 + b"0\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 413"), head)
+        self.assertEqual(json.loads(body)["error"]["code"], "too_large")
+
+    def test_unsupported_media_type(self):
+        r = self.server.admin("POST", "/v1/users", raw=b'{"name":"m"}',
+                              headers={"Content-Type": "text/plain"})
+        self.assertError(r, 415, "unsupported_media_type")
+
+    def test_unknown_route_and_wrong_method(self):
+        self.assertError(self.server.get("/v1/nothing/here"), 404, "not_found")
+        r = self.server.admin("DELETE", "/v1/users")
+        self.assertError(r, 405, "method_not_allowed")
+        self.assertIn("POST", r.header("Allow"))
+
+    def test_errors_change_nothing(self):
+        before = self.server.admin("GET", "/v1/events?after=0&limit=1000").json["last_seq"]
+        self.server.admin("POST", "/v1/users", raw=b"{", headers={"Content-Type": "application/json"})
+        self.server.admin("POST", "/v1/users", {"name": 1})
+        self.server.post("/v1/users", {"name": "sneaky"})
+        after = self.server.admin("GET", "/v1/events?after=0&limit=1000").json["last_seq"]
+        self.assertEqual(before, after)
+
+
+class RequestIdTest(ServerTestCase):
+    def test_request_id_echoed_and_becomes_correlation_id(self):
+        r = self.server.admin("POST", "/v1/users", {"name": "rid-user"},
+                              headers={"X-Request-Id": "trace-abc.123"})
+        self.assertEqual(r.status, 201)
+        self.assertEqual(r.header("X-Request-Id"), "trace-abc.123")
+        events = self.server.admin("GET", "/v1/events?after=0&limit=1000").json["events"]
+        mine = [e for e in events if e["data"].get("id") == r.json["id"]
+                or e["data"].get("user_id") == r.json["id"]]
+        self.assertEqual(len(mine), 2)
+        for e in mine:
+            self.assertEqual(e["correlation_id"], "trace-abc.123")
+            self.assertEqual(e["actor"], "admin")
+
+    def test_request_id_generated_when_missing_or_invalid(self):
+        a = self.server.get("/healthz").header("X-Request-Id")
+        b = self.server.get("/healthz").header("X-Request-Id")
+        self.assertTrue(a and b and a != b)
+        c = self.server.get("/healthz", headers={"X-Request-Id": "bad id with spaces"})
+        self.assertNotEqual(c.header("X-Request-Id"), "bad id with spaces")
+
+
+class FeedTest(ServerTestCase):
+    def test_feed_pages_and_envelope(self):
+        for i in range(3):
+            self.server.create_user("feed-%d" % i)
+        r = self.server.admin("GET", "/v1/events?after=0&limit=2")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(len(r.json["events"]), 2)
+        e = r.json["events"][0]
+        for key in ("seq", "time", "type", "v", "stream", "stream_ver",
+                    "correlation_id", "actor", "data"):
+            self.assertIn(key, e)
+        self.assertEqual(e["seq"], 1)
+        nxt = self.server.admin("GET", "/v1/events?after=%d&limit=1000" % r.json["next_after"])
+        self.assertEqual(nxt.json["events"][0]["seq"], 3)
+        seqs = [x["seq"] for x in nxt.json["events"]]
+        self.assertEqual(seqs, list(range(3, 3 + len(seqs))))
+
+    def test_feed_bad_arguments(self):
+        for q in ("after=-1", "limit=0", "limit=1001", "wait=61", "after=x"):
+            self.assertError(self.server.admin("GET", "/v1/events?" + q),
+                             400, "invalid_argument")
+
+    def test_long_poll_wakes_on_commit(self):
+        head = self.server.admin("GET", "/v1/events?after=0&limit=1000").json["last_seq"]
+        result = {}
+
+        def poll():
+            t0 = time.time()
+            result["r"] = self.server.admin("GET", "/v1/events?after=%d&wait=10" % head)
+            result["t"] = time.time() - t0
+
+        th = threading.Thread(target=poll)
+        th.start()
+        time.sleep(0.5)
+        self.server.create_user("poll-wake")
+        th.join(15)
+        self.assertEqual(result["r"].status, 200)
+        self.assertGreaterEqual(len(result["r"].json["events"]), 1)
+        self.assertGreater(result["r"].json["events"][0]["seq"], head)
+        self.assertLess(result["t"], 5)
+
+    def test_long_poll_times_out_empty(self):
+        head = self.server.admin("GET", "/v1/events?after=0&limit=1000").json["last_seq"]
+        t0 = time.time()
+        r = self.server.admin("GET", "/v1/events?after=%d&wait=1" % head)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json["events"], [])
+        self.assertGreaterEqual(time.time() - t0, 0.9)
+
+
+class MetricsTest(ServerTestCase):
+    def test_metrics_exposition(self):
+        self.server.create_user("metrics-user")
+        self.server.get("/v1/nope")
+        r = self.server.get("/metrics")
+        self.assertEqual(r.status, 200)
+        self.assertTrue(r.header("Content-Type").startswith("text/plain"))
+        text = r.body
+        for needle in ("chatd_http_requests_total{", 'route="/v1/users"',
+                       "chatd_http_request_duration_seconds_bucket",
+                       "chatd_events_appended_total", "chatd_commit_duration_seconds_bucket",
+                       "chatd_commit_batches_total"):
+            self.assertIn(needle, text)
+        appended = [l for l in text.splitlines() if l.startswith("chatd_events_appended_total ")]
+        self.assertGreaterEqual(int(appended[0].split()[1]), 2)
+
+    def test_health_and_ready(self):
+        self.assertEqual(self.server.get("/healthz").json["status"], "ok")
+        self.assertEqual(self.server.get("/readyz").status, 200)
+
+
+def create_users_concurrently(server, prefix, threads, per_thread, acked, stop=None):
+    """Creates users over keep-alive connections; records each 2xx."""
+    lock = threading.Lock()
+
+    def worker(t):
+        conn = server.connection()
+        for i in range(per_thread):
+            if stop is not None and stop.is_set():
+                return
+            name = "%s-%d-%d" % (prefix, t, i)
+            try:
+                r = server.request("POST", "/v1/users", {"name": name},
+                                   token=ADMIN_TOKEN, conn=conn)
+            except OSError:
+                return
+            if r.status == 201:
+                with lock:
+                    acked.append((name, r.json["id"]))
+
+    ths = [threading.Thread(target=worker, args=(t,)) for t in range(threads)]
+    for th in ths:
+        th.start()
+    return ths
+
+
+class DurabilityTest(unittest.TestCase):
+    def test_sigkill_during_writes_loses_nothing_acknowledged(self):
+        server = Server().start()
+        try:
+            acked = []
+            stop = threading.Event()
+            ths = create_users_concurrently(server, "crash", 16, 400, acked, stop)
+            time.sleep(1.5)
+            server.kill()  # mid-stream: no shutdown at all
+            stop.set()
+            for th in ths:
+                th.join(10)
+            self.assertGreater(len(acked), 20)
+            # Every acknowledged write is in the log exactly once.
+            out = server.run_cli("dump")
+            self.assertEqual(out.returncode, 0, out.stderr)
+            created = [json.loads(l) for l in out.stdout.splitlines()]
+            names = [e["data"]["name"] for e in created
+                     if e["type"] == "identity.user_created"]
+            self.assertEqual(len(names), len(set(names)))
+            for name, _ in acked:
+                self.assertIn(name, names)
+            seqs = [e["seq"] for e in created]
+            self.assertEqual(seqs, list(range(1, len(seqs) + 1)))
+            v = server.run_cli("verify")
+            self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+            # Restart: every acknowledged user can authenticate.
+            server.start()
+            r = server.admin("GET", "/v1/users/" + acked[-1][1])
+            self.assertEqual(r.status, 200)
+            server.stop()
+        finally:
+            server.cleanup()
+
+    def test_backup_while_writing_is_consistent(self):
+        server = Server().start()
+        dest = tempfile.mkdtemp(prefix="chatd-backup-")
+        shutil.rmtree(dest)
+        try:
+            acked = []
+            ths = create_users_concurrently(server, "bk", 8, 150, acked)
+            time.sleep(0.5)
+            out = subprocess.run([BIN, "backup", dest, "--data", server.data_dir],
+                                 capture_output=True, text=True, timeout=60)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            for th in ths:
+                th.join(60)
+            server.stop()
+            # The copy is a data directory on its own: verify passes and it
+            # serves a prefix of the log.
+            v = subprocess.run([BIN, "verify", "--data", dest],
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+            copy = Server(data_dir=dest).start()
+            try:
+                seqs = [e["seq"] for e in copy.admin("GET", "/v1/events?after=0&limit=1000").json["events"]]
+                self.assertEqual(seqs, list(range(1, len(seqs) + 1)))
+                self.assertGreater(len(seqs), 0)
+            finally:
+                copy.stop()
+        finally:
+            server.cleanup()
+            shutil.rmtree(dest, ignore_errors=True)
+
+
+class CommandsTest(unittest.TestCase):
+    def test_help_version_and_bad_usage(self):
+        h = subprocess.run([BIN, "--help"], capture_output=True, text=True)
+        self.assertEqual(h.returncode, 0)
+        for word in ("serve", "rebuild", "verify", "backup", "dump", "--listen",
+                     "CHATD_ADMIN_TOKEN"):
+            self.assertIn(word, h.stdout)
+        v = subprocess.run([BIN, "--version"], capture_output=True, text=True)
+        self.assertEqual(v.returncode, 0)
+        self.assertIn("module ABI 1.", v.stdout)
+        bad = subprocess.run([BIN, "frobnicate"], capture_output=True, text=True)
+        self.assertEqual(bad.returncode, 2)
+
+    def test_generated_admin_token_file(self):
+        data = tempfile.mkdtemp(prefix="chatd-tok-")
+        try:
+            env = dict(os.environ)
+            env.pop("CHATD_ADMIN_TOKEN", None)
+            server = Server(data_dir=data)
+            server.extra_env = {}
+            # Start without the harness token: generated into DATA/admin.token.
+            proc = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:0", "--data", data],
+                                    env=env, stderr=subprocess.PIPE, text=True)
+            deadline = time.time() + 15
+            path = os.path.join(data, "admin.token")
+            while not os.path.exists(path) and time.time() < deadline:
+                time.sleep(0.05)
+            proc.terminate()
+            _, err = proc.communicate(timeout=20)
+            self.assertTrue(os.path.exists(path), err)
+            self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
+            self.assertIn("admin.token", err)
+        finally:
+            shutil.rmtree(data, ignore_errors=True)
+
+    def test_config_precedence_and_unknown_keys(self):
+        data = tempfile.mkdtemp(prefix="chatd-cfg-")
+        cfg = os.path.join(data, "c.json")
+        try:
+            with open(cfg, "w") as f:
+                json.dump({"listen": "127.0.0.1:1", "data": "/nonexistent/x"}, f)
+            # Flags beat the file: the server starts on the flag's address.
+            s = Server(data_dir=data, args=["--config", cfg])
+            s.start()
+            s.stop()
+            with open(cfg, "w") as f:
+                json.dump({"no_such_setting": 1}, f)
+            r = subprocess.run([BIN, "verify", "--config", cfg, "--data", data],
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("no_such_setting", r.stderr)
+            with open(cfg, "w") as f:
+                json.dump({"http": {"max_body": "big"}}, f)
+            r = subprocess.run([BIN, "verify", "--config", cfg, "--data", data],
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("http.max_body", r.stderr)
+        finally:
+            shutil.rmtree(data, ignore_errors=True)
+
+    def test_rebuild_refused_while_serving(self):
+        server = Server().start()
+        try:
+            r = server.run_cli("rebuild")
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("in use", r.stderr)
+        finally:
+            server.cleanup()
+
+
+if __name__ == "__main__":
+    harness.main()
