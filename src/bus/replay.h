@@ -18,8 +18,22 @@ typedef int (*replay_apply_fn)(void *ctx, struct evlog_txn *txn,
 /*
  * Reads every event of `src` with seq > after in order and calls apply for
  * each inside write transactions of `dst`, committing every `chunk` events
- * (0 = 10000). `dst` may equal `src`. Must not run while a commit writer is
- * open on `dst`. *count_out (may be NULL) gets the number of events.
+ * (0 = 10000; also at most 64 MiB of events per commit). `dst` may equal
+ * `src`. Must not run while a commit writer is open on `dst`. *count_out
+ * (may be NULL) gets the number of events applied and committed, also on
+ * error.
+ *
+ * How it reads (LMDB allows one txn per thread, no MDB_NOTLS here): each
+ * chunk is copied out of the source into memory first (struct
+ * evlog_batch): for src == dst through the write txn itself, for
+ * src != dst through a read txn on src that ends before the write txn on
+ * dst begins. So `ev` given to apply is heap memory valid for the call,
+ * and apply may do anything with `txn` (child txns included) except
+ * ending it. The calling thread must hold no other txn.
+ *
+ * If apply fails, the current chunk is rolled back and its error returned
+ * (chunks committed before stay). Errors: apply's, or evlog's (CHATD_EIO
+ * for a corrupt record).
  */
 int replay_run(struct evlog *src, struct evlog *dst, uint64_t after,
                unsigned chunk, replay_apply_fn apply, void *ctx,

@@ -27,17 +27,27 @@ struct sub_spec {
     void *ctx;
 };
 
-/* Starts the thread; it catches up from the checkpoint at once. */
+/* Reads the checkpoint (on the calling thread, which must hold no txn)
+ * and starts the thread; it catches up from the checkpoint at once. The
+ * handler gets events borrowed for the call, copied out of the log, with
+ * no txn open on the runner's thread (so it may open its own). The thread
+ * starts with every signal blocked. log and c must outlive the runner.
+ * CHATD_EINVAL for a missing name/handle or a name over 395 bytes. */
 int sub_runner_start(struct sub_runner **out, struct evlog *log,
                      struct commit *c, const struct sub_spec *spec);
-/* Any thread, cheap, never blocks: new events up to `last` exist. */
+/* Any thread, cheap: new events up to `last` exist (typically from the
+ * commit's after_commit hook). Takes the runner's mutex briefly; the
+ * runner never holds it while calling out. A runner also polls once a
+ * second, so a missed notify only delays. */
 void sub_runner_notify(struct sub_runner *r, uint64_t last);
 /* Last seq handled (in memory) and last seq persisted. Any thread. */
 uint64_t sub_runner_position(const struct sub_runner *r);
 uint64_t sub_runner_persisted(const struct sub_runner *r);
 const char *sub_runner_name(const struct sub_runner *r);
-/* Stops the thread after the current event, persists the position
- * (through the commit writer, which must still be open), frees. */
+/* Stops the thread after the current event (or during a backoff),
+ * persists the position (through the commit writer, which must still be
+ * open; waits for it), frees. Not from the writer thread nor from the
+ * runner's own handler. NULL is a no-op. */
 void sub_runner_stop(struct sub_runner *r);
 
 #endif /* BUS_SUB_H */

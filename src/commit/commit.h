@@ -28,13 +28,17 @@ struct commit;
  * done: on the writer thread, after the batch's commit. `status` is run's
  *   result if it was not CHATD_OK, else the commit's result (CHATD_OK when
  *   durable, CHATD_EIO/CHATD_EFULL if the commit failed and everything in
- *   the batch was lost). Must not block; typically wakes the submitter.
+ *   the batch was lost, or before_commit's error). Must not block;
+ *   typically wakes the submitter. `done` may free the job: commit does
+ *   not touch it afterwards. It must not call commit_run or commit_close
+ *   (it runs on the writer); commit_submit is fine.
  */
 struct commit_job {
     int (*run)(void *arg, struct evlog_txn *txn);
     void (*done)(void *arg, int status);
     void *arg;
     struct commit_job *next; /* private to commit */
+    int status;              /* private to commit (added): run's result */
 };
 
 struct commit_hooks {
@@ -55,6 +59,11 @@ struct commit_options {
     unsigned max_batch; /* jobs per transaction; 0 = default 1024 */
 };
 
+/* Starts the writer thread on `log` (which must outlive the commit and
+ * must not be written by anyone else meanwhile). opt and hooks may be
+ * NULL; both are copied. The writer starts with every signal blocked, so
+ * signals go to the other threads. CHATD_ENOMEM / CHATD_EIO if the thread
+ * cannot start. */
 int commit_open(struct commit **out, struct evlog *log,
                 const struct commit_options *opt,
                 const struct commit_hooks *hooks);
@@ -62,10 +71,11 @@ int commit_open(struct commit **out, struct evlog *log,
  * commit_close began. On error `done` is never called. */
 int commit_submit(struct commit *c, struct commit_job *job);
 /* Any thread but the writer: submit and wait for done; returns its status.
- * `job->done` may be NULL here. */
+ * `job->done` may be NULL here (if not, it is called first, as usual).
+ * CHATD_ESTATE on the writer thread, else commit_submit's errors. */
 int commit_run(struct commit *c, struct commit_job *job);
 /* Stops accepting, runs and completes everything queued, joins the thread,
- * frees. */
+ * frees. Not from the writer thread (a done callback). NULL is a no-op. */
 void commit_close(struct commit *c);
 
 /* Counters for /metrics; any thread (relaxed atomics). */
@@ -74,12 +84,19 @@ struct commit_stats {
     uint64_t jobs;           /* jobs completed */
     uint64_t jobs_failed;    /* run returned an error */
     uint64_t events;         /* events appended and committed */
+    /* batches counts every top-level commit attempted; failures are in
+     * batches_failed (added). */
     uint64_t commit_ns_sum;  /* time in mdb_txn_commit (incl. fsync) */
-    uint64_t commit_hist[12];/* commit latency buckets, see commit_bucket_le */
+    uint64_t commit_hist[12];/* commit latency buckets, see commit_bucket_le;
+                                per bucket, not cumulative: hist[i] counts
+                                commits slower than le(i-1), up to le(i) */
     uint64_t queue_depth;    /* jobs waiting now */
+    uint64_t batches_failed; /* added: top-level commits that failed */
 };
 void commit_stats_get(const struct commit *c, struct commit_stats *out);
-/* Upper bound in seconds of commit_hist bucket i (last one = +Inf). */
+/* Upper bound in seconds of commit_hist bucket i (last one = +Inf):
+ * 0.0001 0.00025 0.0005 0.001 0.0025 0.005 0.01 0.025 0.05 0.1 0.25 +Inf.
+ * An i past the last gives +Inf. */
 double commit_bucket_le(unsigned i);
 
 #endif /* COMMIT_COMMIT_H */

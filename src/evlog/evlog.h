@@ -179,7 +179,8 @@ int evlog_meta_put_u64(struct evlog_txn *txn, const char *key, uint64_t v);
 /* Opens (creating, unless read-only: then CHATD_ENOTFOUND if it does not
  * exist) store "<owner>/<name>"; handle valid until evlog_close. Opening
  * the same name again gives the same handle. owner and name: 1..100 bytes
- * without '/' or NUL, else CHATD_EINVAL; CHATD_EFULL past 250 stores.
+ * without '/', else CHATD_EINVAL; CHATD_EFULL once LMDB's 256
+ * database slots are used (3 are the log's own).
  * Only before serving starts (main thread, no txn open in the process). */
 int evlog_store_open(struct evlog *log, const char *owner, const char *name,
                      struct evlog_store **out);

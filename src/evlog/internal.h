@@ -47,7 +47,7 @@ struct evlog_txn {
     struct evlog_txn *parent;
     MDB_txn *mdb;
     bool write;
-    bool has_child;        /* LMDB forbids using a parent while a child lives */
+    struct evlog_txn *child; /* live child: LMDB forbids using the parent */
     uint64_t next_seq;     /* write txns: seq the next append gets */
     struct evlog_cursor *cursors; /* open cursors, closed at txn end */
     struct evlog_keep *keep;

@@ -484,6 +484,74 @@ static void test_close_drains(void **state)
     gate_destroy(&g);
 }
 
+/* A job that runs out of map space fails alone (CHATD_EFULL); the rest of
+ * its batch commits. */
+struct big_job {
+    struct commit_job cj;
+    char *data;
+    atomic_int status;
+    atomic_int done_calls;
+};
+
+static int big_run(void *arg, struct evlog_txn *txn)
+{
+    struct big_job *b = arg;
+    struct chatd_event ev = {.type = "test.big_thing", .stream = "room:big",
+                             .data = b->data, .data_len = EVLOG_DATA_MAX};
+    int rc = CHATD_OK;
+
+    for (int i = 0; i < 8 && rc == CHATD_OK; i++)
+        rc = evlog_append(txn, &ev, CHATD_ANY_VERSION, NULL);
+    return rc;
+}
+
+static void big_done(void *arg, int status)
+{
+    struct big_job *b = arg;
+
+    atomic_store(&b->status, status);
+    atomic_fetch_add(&b->done_calls, 1);
+}
+
+static void test_map_full_job_discarded(void **state)
+{
+    struct fx *f = *state;
+    struct evlog_options opt = {.map_size = 4u << 20};
+    struct gate g = {0};
+    struct job a, c;
+    struct big_job big = {.cj = {.run = big_run, .done = big_done}};
+
+    commit_close(f->c);
+    evlog_close(f->log);
+    testdir_remove(f->dir);
+    f->dir = testdir_make();
+    opt.dir = f->dir;
+    assert_int_equal(evlog_open(&f->log, &opt), CHATD_OK);
+    assert_int_equal(open_commit(f, 0, 0), CHATD_OK);
+    big.cj.arg = &big;
+    big.data = malloc(EVLOG_DATA_MAX);
+    memset(big.data, 'x', EVLOG_DATA_MAX);
+
+    gate_close_and_wait(&g, f->c);
+    job_init(&a, f, "room:m", CHATD_OK);
+    job_init(&c, f, "room:m", CHATD_OK);
+    assert_int_equal(commit_submit(f->c, &a.cj), CHATD_OK);
+    assert_int_equal(commit_submit(f->c, &big.cj), CHATD_OK);
+    assert_int_equal(commit_submit(f->c, &c.cj), CHATD_OK);
+    gate_open(&g);
+    wait_done(&a), wait_done(&c);
+    while (atomic_load(&big.done_calls) == 0)
+        usleep(200);
+    assert_int_equal(atomic_load(&big.status), CHATD_EFULL);
+    assert_int_equal(atomic_load(&a.status), CHATD_OK);
+    assert_int_equal(atomic_load(&c.status), CHATD_OK);
+    assert_int_equal(a.seq, 1);
+    assert_int_equal(c.seq, 2);
+    assert_int_equal(evlog_last_seq(f->log), 2);
+    free(big.data);
+    gate_destroy(&g);
+}
+
 static void test_buckets(void **state)
 {
     assert_true(commit_bucket_le(0) > 0);
@@ -507,6 +575,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_queue_full_and_max_batch, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_close_drains, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_map_full_job_discarded, setup,
+                                        teardown),
         cmocka_unit_test(test_buckets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,347 @@
+/*
+ * evlog.c — opening and closing the environment, the epoch, meta values.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/core.h"
+#include "evlog/internal.h"
+
+#define DEFAULT_MAP_SIZE ((size_t)64 << 30)
+#define MAX_DBS 256
+#define MAX_READERS 512
+
+int evlog_status(int rc)
+{
+    switch (rc) {
+    case MDB_SUCCESS:
+        return CHATD_OK;
+    case MDB_NOTFOUND:
+        return CHATD_ENOTFOUND;
+    case MDB_KEYEXIST:
+        return CHATD_EEXIST;
+    case MDB_MAP_FULL:
+    case MDB_DBS_FULL:
+    case MDB_READERS_FULL:
+    case MDB_TXN_FULL:
+    case MDB_CURSOR_FULL:
+    case MDB_PAGE_FULL:
+        return CHATD_EFULL;
+    case MDB_BAD_VALSIZE:
+    case EINVAL:
+        return CHATD_EINVAL;
+    case MDB_BAD_RSLOT:
+    case MDB_BAD_TXN:
+    case MDB_BAD_DBI:
+    case EACCES:
+        return CHATD_ESTATE;
+    case ENOMEM:
+        return CHATD_ENOMEM;
+    default:
+        return CHATD_EIO;
+    }
+}
+
+static void set_err(const struct evlog_options *opt, const char *fmt, ...)
+    CHATD_PRINTF(2, 3);
+
+static void set_err(const struct evlog_options *opt, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!opt->err || opt->err_size == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(opt->err, opt->err_size, fmt, ap);
+    va_end(ap);
+}
+
+static int make_dir(const char *path)
+{
+    if (mkdir(path, 0700) == 0 || errno == EEXIST)
+        return CHATD_OK;
+    return errno == EACCES ? CHATD_EPERM : CHATD_EIO;
+}
+
+static char *join_path(const char *dir, const char *leaf)
+{
+    size_t len = strlen(dir) + strlen(leaf) + 2;
+    char *p = malloc(len);
+
+    if (p)
+        snprintf(p, len, "%s/%s", dir, leaf);
+    return p;
+}
+
+/* The epoch is made once, when the data directory is created: it tells a
+ * restored backup (same epoch, older seq) from a different directory. */
+static int load_epoch(struct evlog *log, MDB_txn *txn)
+{
+    MDB_val k = {5, "epoch"}, v;
+    int rc = mdb_get(txn, log->meta_dbi, &k, &v);
+
+    if (rc == MDB_NOTFOUND && !log->read_only) {
+        rc = core_random_hex(log->epoch, 8);
+        if (rc != CHATD_OK)
+            return rc;
+        v = (MDB_val){16, log->epoch};
+        return evlog_status(mdb_put(txn, log->meta_dbi, &k, &v, 0));
+    }
+    if (rc != MDB_SUCCESS)
+        return evlog_status(rc);
+    if (v.mv_size != 16)
+        return CHATD_EIO;
+    memcpy(log->epoch, v.mv_data, 16);
+    log->epoch[16] = '\0';
+    return CHATD_OK;
+}
+
+/* "format" names the layout of the environment; a newer one is refused
+ * rather than misread. */
+static int check_format(struct evlog *log, MDB_txn *txn)
+{
+    MDB_val k = {6, "format"}, v;
+    unsigned char buf[8];
+    int rc = mdb_get(txn, log->meta_dbi, &k, &v);
+
+    if (rc == MDB_NOTFOUND && !log->read_only) {
+        evlog_be64_put(buf, EVLOG_ENV_FORMAT);
+        v = (MDB_val){8, buf};
+        return evlog_status(mdb_put(txn, log->meta_dbi, &k, &v, 0));
+    }
+    if (rc != MDB_SUCCESS)
+        return evlog_status(rc);
+    if (v.mv_size != 8 || evlog_be64_get(v.mv_data) > EVLOG_ENV_FORMAT)
+        return CHATD_EIO;
+    return CHATD_OK;
+}
+
+static int load_last_seq(struct evlog *log, MDB_txn *txn)
+{
+    MDB_cursor *mc;
+    MDB_val k, v;
+    int rc = mdb_cursor_open(txn, log->log_dbi, &mc);
+
+    if (rc != MDB_SUCCESS)
+        return evlog_status(rc);
+    rc = mdb_cursor_get(mc, &k, &v, MDB_LAST);
+    mdb_cursor_close(mc);
+    if (rc == MDB_NOTFOUND) {
+        atomic_store(&log->last_seq, 0);
+        return CHATD_OK;
+    }
+    if (rc != MDB_SUCCESS)
+        return evlog_status(rc);
+    if (k.mv_size != 8)
+        return CHATD_EIO;
+    atomic_store(&log->last_seq, evlog_be64_get(k.mv_data));
+    return CHATD_OK;
+}
+
+static int open_dbis(struct evlog *log, MDB_txn *txn)
+{
+    unsigned flags = log->read_only ? 0 : MDB_CREATE;
+    int rc = mdb_dbi_open(txn, "log", flags, &log->log_dbi);
+
+    if (rc == MDB_SUCCESS)
+        rc = mdb_dbi_open(txn, "streams", flags, &log->streams_dbi);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_dbi_open(txn, "meta", flags, &log->meta_dbi);
+    return evlog_status(rc);
+}
+
+/* Everything that reads or creates the databases, in one transaction so a
+ * crash during the first open leaves nothing half made. */
+static int init_dbs(struct evlog *log, const struct evlog_options *opt)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(log->env, NULL, log->read_only ? MDB_RDONLY : 0,
+                           &txn);
+
+    if (rc != MDB_SUCCESS) {
+        set_err(opt, "%s: cannot begin a transaction: %s", log->path,
+                mdb_strerror(rc));
+        return evlog_status(rc);
+    }
+    rc = open_dbis(log, txn);
+    if (rc != CHATD_OK) {
+        set_err(opt, "%s: no event log here (%s); is it a chatd data "
+                "directory?", log->path, core_strerror(rc));
+        goto out_abort_txn;
+    }
+    rc = check_format(log, txn);
+    if (rc == CHATD_OK)
+        rc = load_epoch(log, txn);
+    if (rc == CHATD_OK)
+        rc = load_last_seq(log, txn);
+    if (rc != CHATD_OK) {
+        set_err(opt, "%s: meta data unreadable or of a newer format than "
+                "%d (%s); use a newer chatd", log->path, EVLOG_ENV_FORMAT,
+                core_strerror(rc));
+        goto out_abort_txn;
+    }
+    rc = evlog_status(mdb_txn_commit(txn));
+    if (rc != CHATD_OK)
+        set_err(opt, "%s: cannot initialise: %s", log->path,
+                core_strerror(rc));
+    return rc;
+
+out_abort_txn:
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+static int open_env(struct evlog *log, const struct evlog_options *opt)
+{
+    unsigned flags = (opt->nosync ? MDB_NOSYNC : 0) |
+                     (opt->read_only ? MDB_RDONLY : 0);
+    int rc = mdb_env_create(&log->env);
+
+    if (rc != MDB_SUCCESS)
+        return evlog_status(rc);
+    rc = mdb_env_set_maxdbs(log->env, MAX_DBS);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_env_set_maxreaders(log->env, MAX_READERS);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_env_set_mapsize(log->env, opt->map_size ? opt->map_size
+                                                         : DEFAULT_MAP_SIZE);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_env_open(log->env, log->path, flags, 0600);
+    if (rc != MDB_SUCCESS) {
+        set_err(opt, "%s: cannot open the LMDB environment: %s", log->path,
+                mdb_strerror(rc));
+        mdb_env_close(log->env);
+        log->env = NULL;
+        return rc == ENOENT   ? CHATD_ENOTFOUND
+               : rc == EACCES ? CHATD_EPERM
+                              : evlog_status(rc);
+    }
+    /* Reader slots left by a process that died would pin old pages for
+     * ever; clear them before anyone reads. */
+    int dead;
+    mdb_reader_check(log->env, &dead);
+    return CHATD_OK;
+}
+
+static int make_dirs(struct evlog *log, const struct evlog_options *opt)
+{
+    int rc = make_dir(log->dir);
+
+    if (rc == CHATD_OK)
+        rc = make_dir(log->path);
+    if (rc != CHATD_OK)
+        set_err(opt, "%s: cannot create the data directory: %s", log->path,
+                strerror(errno));
+    return rc;
+}
+
+int evlog_open(struct evlog **out, const struct evlog_options *opt)
+{
+    int rc = CHATD_ENOMEM;
+    struct evlog *log;
+
+    if (!opt || !opt->dir || !opt->dir[0])
+        return CHATD_EINVAL;
+    log = calloc(1, sizeof *log);
+    if (!log)
+        return CHATD_ENOMEM;
+    log->read_only = opt->read_only;
+    log->dir = strdup(opt->dir);
+    log->path = join_path(opt->dir, "db");
+    if (!log->dir || !log->path)
+        goto out_free_log;
+    if (!opt->read_only) {
+        rc = make_dirs(log, opt);
+        if (rc != CHATD_OK)
+            goto out_free_log;
+    }
+    rc = open_env(log, opt);
+    if (rc != CHATD_OK)
+        goto out_free_log;
+    rc = init_dbs(log, opt);
+    if (rc != CHATD_OK)
+        goto out_close_env;
+    pthread_mutex_init(&log->stores_lock, NULL);
+    *out = log;
+    return CHATD_OK;
+
+out_close_env:
+    mdb_env_close(log->env);
+out_free_log:
+    if (rc == CHATD_ENOMEM)
+        set_err(opt, "%s: out of memory", opt->dir);
+    free(log->path);
+    free(log->dir);
+    free(log);
+    return rc;
+}
+
+void evlog_close(struct evlog *log)
+{
+    if (!log)
+        return;
+    /* Closing the environment releases every DB handle; stores are only
+     * our wrappers around them. */
+    mdb_env_close(log->env);
+    for (struct evlog_store *st = log->stores, *next; st; st = next) {
+        next = st->next;
+        free(st);
+    }
+    pthread_mutex_destroy(&log->stores_lock);
+    free(log->path);
+    free(log->dir);
+    free(log);
+}
+
+const char *evlog_epoch(const struct evlog *log)
+{
+    return log->epoch;
+}
+
+uint64_t evlog_last_seq(const struct evlog *log)
+{
+    return atomic_load_explicit(&log->last_seq, memory_order_acquire);
+}
+
+const char *evlog_path(const struct evlog *log)
+{
+    return log->path;
+}
+
+int evlog_meta_get_u64(struct evlog_txn *txn, const char *key, uint64_t *out)
+{
+    int rc = evlog_txn_check(txn, false);
+
+    if (rc != CHATD_OK)
+        return rc;
+    if (!key || !key[0] || strlen(key) > EVLOG_KEY_MAX)
+        return CHATD_EINVAL;
+
+    MDB_val k = {strlen(key), (void *)key}, v;
+    rc = mdb_get(txn->mdb, txn->log->meta_dbi, &k, &v);
+    if (rc != MDB_SUCCESS)
+        return evlog_status(rc);
+    if (v.mv_size != 8)
+        return CHATD_EIO;
+    *out = evlog_be64_get(v.mv_data);
+    return CHATD_OK;
+}
+
+int evlog_meta_put_u64(struct evlog_txn *txn, const char *key, uint64_t val)
+{
+    int rc = evlog_txn_check(txn, true);
+    unsigned char buf[8];
+
+    if (rc != CHATD_OK)
+        return rc;
+    if (!key || !key[0] || strlen(key) > EVLOG_KEY_MAX)
+        return CHATD_EINVAL;
+    evlog_be64_put(buf, val);
+
+    MDB_val k = {strlen(key), (void *)key}, v = {8, buf};
+    return evlog_status(mdb_put(txn->mdb, txn->log->meta_dbi, &k, &v, 0));
+}

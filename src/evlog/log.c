@@ -1,0 +1,201 @@
+/*
+ * log.c — the append-only log and stream versions.
+ *
+ * Records are only ever added with MDB_APPEND at the end of "log" and never
+ * rewritten or deleted: nothing in this file calls mdb_del on it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "evlog/internal.h"
+
+static bool stream_ok(const char *stream)
+{
+    size_t len = stream ? strlen(stream) : 0;
+
+    return len > 0 && len <= EVLOG_STREAM_MAX;
+}
+
+static int stream_get(struct evlog_txn *txn, const char *stream,
+                      uint64_t *out)
+{
+    MDB_val k = {strlen(stream), (void *)stream}, v;
+    int rc = mdb_get(txn->mdb, txn->log->streams_dbi, &k, &v);
+
+    if (rc == MDB_NOTFOUND) {
+        *out = 0;
+        return CHATD_OK;
+    }
+    if (rc != MDB_SUCCESS)
+        return evlog_status(rc);
+    if (v.mv_size != 8)
+        return CHATD_EIO;
+    *out = evlog_be64_get(v.mv_data);
+    return CHATD_OK;
+}
+
+int evlog_stream_version(struct evlog_txn *txn, const char *stream,
+                         uint64_t *out)
+{
+    int rc = evlog_txn_check(txn, false);
+
+    if (rc != CHATD_OK)
+        return rc;
+    if (!stream_ok(stream) || !out)
+        return CHATD_EINVAL;
+    return stream_get(txn, stream, out);
+}
+
+static int stream_put(struct evlog_txn *txn, const char *stream,
+                      uint64_t ver)
+{
+    unsigned char buf[8];
+    MDB_val k = {strlen(stream), (void *)stream}, v = {8, buf};
+
+    evlog_be64_put(buf, ver);
+    return evlog_status(
+        mdb_put(txn->mdb, txn->log->streams_dbi, &k, &v, 0));
+}
+
+/* With `out`, the record is encoded into a copy the txn keeps, so `out`
+ * stays valid however later writes move LMDB's dirty pages; without it,
+ * it is encoded in place (MDB_RESERVE) and nothing is copied. */
+static int put_record(struct evlog_txn *txn, const struct chatd_event *e,
+                      struct chatd_event *out)
+{
+    unsigned char key[8];
+    size_t size = evlog_codec_size(e);
+    MDB_val k = {8, key}, v = {size, NULL};
+    struct evlog_keep *keep = NULL;
+    int rc;
+
+    evlog_be64_put(key, e->seq);
+    if (!out) {
+        rc = mdb_put(txn->mdb, txn->log->log_dbi, &k, &v,
+                     MDB_APPEND | MDB_RESERVE);
+        if (rc == MDB_SUCCESS)
+            evlog_codec_encode(e, v.mv_data);
+        return evlog_status(rc);
+    }
+    keep = malloc(sizeof *keep + size);
+    if (!keep)
+        return CHATD_ENOMEM;
+    keep->len = size;
+    evlog_codec_encode(e, keep->rec);
+    v.mv_data = keep->rec;
+    rc = evlog_status(mdb_put(txn->mdb, txn->log->log_dbi, &k, &v,
+                              MDB_APPEND));
+    if (rc == CHATD_OK)
+        rc = evlog_decode(e->seq, keep->rec, size, out);
+    if (rc != CHATD_OK) {
+        free(keep);
+        return rc;
+    }
+    keep->next = txn->keep;
+    txn->keep = keep;
+    return CHATD_OK;
+}
+
+int evlog_append(struct evlog_txn *txn, const struct chatd_event *ev,
+                 uint64_t expected_ver, struct chatd_event *out)
+{
+    uint64_t cur;
+    int rc = evlog_txn_check(txn, true);
+
+    if (rc != CHATD_OK)
+        return rc;
+    if (!ev || evlog_codec_check(ev) != CHATD_OK)
+        return CHATD_EINVAL;
+    rc = stream_get(txn, ev->stream, &cur);
+    if (rc != CHATD_OK)
+        return rc;
+    if (expected_ver != CHATD_ANY_VERSION && expected_ver != cur)
+        return CHATD_ECONFLICT;
+
+    struct chatd_event e = *ev;
+    e.seq = txn->next_seq;
+    e.stream_ver = cur + 1;
+    if (e.time_ms == 0)
+        e.time_ms = core_now_ms();
+    /* A failed put leaves the LMDB txn unusable (its commit fails), so a
+     * half-done append can never be committed. */
+    rc = put_record(txn, &e, out);
+    if (rc == CHATD_OK)
+        rc = stream_put(txn, e.stream, e.stream_ver);
+    if (rc == CHATD_OK)
+        txn->next_seq++;
+    return rc;
+}
+
+int evlog_get(struct evlog_txn *txn, uint64_t seq, struct chatd_event *out)
+{
+    unsigned char key[8];
+    MDB_val k = {8, key}, v;
+    int rc = evlog_txn_check(txn, false);
+
+    if (rc != CHATD_OK)
+        return rc;
+    if (!out)
+        return CHATD_EINVAL;
+    evlog_be64_put(key, seq);
+    rc = mdb_get(txn->mdb, txn->log->log_dbi, &k, &v);
+    if (rc != MDB_SUCCESS)
+        return evlog_status(rc);
+    return evlog_decode(seq, v.mv_data, v.mv_size, out);
+}
+
+/* Positions mc on the first record with seq > after. */
+static int seek_after(MDB_cursor *mc, uint64_t after, MDB_val *k, MDB_val *v)
+{
+    unsigned char key[8];
+
+    if (after == UINT64_MAX)
+        return MDB_NOTFOUND;
+    evlog_be64_put(key, after + 1);
+    *k = (MDB_val){8, key};
+    return mdb_cursor_get(mc, k, v, MDB_SET_RANGE);
+}
+
+static int record_decode(const MDB_val *k, const MDB_val *v,
+                         struct chatd_event *out)
+{
+    if (k->mv_size != 8)
+        return CHATD_EIO;
+    return evlog_decode(evlog_be64_get(k->mv_data), v->mv_data, v->mv_size,
+                        out);
+}
+
+int evlog_scan(struct evlog_txn *txn, uint64_t after, uint64_t limit,
+               evlog_scan_fn fn, void *arg)
+{
+    MDB_cursor *mc;
+    MDB_val k, v;
+    struct chatd_event ev;
+    uint64_t seen = 0;
+    int rc = evlog_txn_check(txn, false);
+
+    if (rc != CHATD_OK)
+        return rc;
+    if (!fn)
+        return CHATD_EINVAL;
+    rc = mdb_cursor_open(txn->mdb, txn->log->log_dbi, &mc);
+    if (rc != MDB_SUCCESS)
+        return evlog_status(rc);
+    for (rc = seek_after(mc, after, &k, &v); rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(mc, &k, &v, MDB_NEXT)) {
+        int st = record_decode(&k, &v, &ev);
+
+        if (st == CHATD_OK)
+            st = fn(arg, &ev);
+        if (st != CHATD_OK) {
+            mdb_cursor_close(mc);
+            return st;
+        }
+        if (limit && ++seen >= limit)
+            break;
+    }
+    mdb_cursor_close(mc);
+    return rc == MDB_NOTFOUND || rc == MDB_SUCCESS ? CHATD_OK
+                                                   : evlog_status(rc);
+}
