@@ -110,7 +110,7 @@ struct chatd_val {
 struct chatd_event {
     uint32_t size;              /* sizeof(struct chatd_event) of the host */
     uint64_t seq;               /* global sequence number, from 1, no gaps */
-    int64_t time_ms;            /* commit time, Unix epoch milliseconds */
+    int64_t time_ms;            /* append time, Unix epoch milliseconds */
     const char *type;           /* "<module>.<noun>_<past participle>" */
     uint32_t v;                 /* schema version of `data` */
     const char *stream;         /* e.g. "room:r_7f3a"; the aggregate */
