@@ -9,7 +9,7 @@
  * name of a loaded module (checked by the module host). */
 static const char *const host_keys[] = {
     "listen", "data", "modules", "module_dir", "log_level", "durability",
-    "http",   "ws",   "push",    "commit",     NULL};
+    "http",   "ws",   "push",    "commit",     "map_size_mb", NULL};
 
 static const char *const http_keys[] = {"max_body", "max_connections",
                                         "connection_memory", "timeout_s",
@@ -220,6 +220,10 @@ static int resolve_http(struct config *cfg)
     if (rc == CHATD_OK)
         rc = config_int(h, "http", "timeout_s", 60, 1, 3600,
                         &cfg->http_timeout_s);
+    if (rc == CHATD_OK)
+        rc = config_int(cfg->root, "", "map_size_mb", 65536, 16, 1 << 24,
+                        &cfg->map_size);
+    cfg->map_size *= 1024 * 1024;
     if (rc == CHATD_OK)
         rc = config_int(c, "commit", "max_queue", 65536, 16, 1 << 24,
                         &cfg->max_queue);

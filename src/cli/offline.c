@@ -49,7 +49,9 @@ struct offline {
 
 static int offline_open(const struct config *cfg, struct offline *o)
 {
-    struct evlog_options opt = {.dir = cfg->data_dir, .nosync = cfg->nosync};
+    struct evlog_options opt = {.dir = cfg->data_dir,
+                                .map_size = (size_t)cfg->map_size,
+                                .nosync = cfg->nosync};
     struct modhost_deps deps = {0};
     int rc;
 
@@ -126,7 +128,9 @@ int cli_verify(const struct config *cfg)
 
 int cli_backup(const struct config *cfg, const char *dest)
 {
-    struct evlog_options opt = {.dir = cfg->data_dir, .read_only = true};
+    struct evlog_options opt = {.dir = cfg->data_dir,
+                                .map_size = (size_t)cfg->map_size,
+                                .read_only = true};
     struct evlog *log;
     int rc;
 
@@ -162,7 +166,9 @@ static int print_event(void *arg, const struct chatd_event *ev)
 
 int cli_dump(const struct config *cfg, uint64_t after)
 {
-    struct evlog_options opt = {.dir = cfg->data_dir, .read_only = true};
+    struct evlog_options opt = {.dir = cfg->data_dir,
+                                .map_size = (size_t)cfg->map_size,
+                                .read_only = true};
     struct evlog_txn *txn;
     struct evlog *log;
     int rc;

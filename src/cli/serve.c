@@ -116,8 +116,12 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 static int open_storage(struct server *s)
 {
+    char why[256] = "";
     struct evlog_options opt = {.dir = s->cfg->data_dir,
-                                .nosync = s->cfg->nosync};
+                                .map_size = (size_t)s->cfg->map_size,
+                                .nosync = s->cfg->nosync,
+                                .err = why,
+                                .err_size = sizeof(why)};
     int rc;
 
     rc = cli_data_dir(s->cfg);
@@ -133,7 +137,7 @@ static int open_storage(struct server *s)
         rc = userfeed_open(&s->userfeed, s->log);
     if (rc != CHATD_OK)
         core_log(CORE_LOG_ERROR, "chatd", "cannot open the data directory "
-                 "%s: %s", s->cfg->data_dir, core_strerror(rc));
+                 "%s: %s", s->cfg->data_dir, why[0] ? why : core_strerror(rc));
     return rc;
 }
 

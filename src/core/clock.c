@@ -25,8 +25,11 @@ char *core_format_time(int64_t ms, char *out)
     struct tm tm;
 
     gmtime_r(&secs, &tm);
-    snprintf(out, CORE_TIME_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-             tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    /* The modulos bound every field, so the text always fits. */
+    snprintf(out, CORE_TIME_LEN, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ",
+             (unsigned)(tm.tm_year + 1900) % 10000u,
+             (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u,
+             (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u,
+             (unsigned)tm.tm_sec % 100u, (unsigned)(ms % 1000));
     return out;
 }

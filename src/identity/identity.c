@@ -323,18 +323,31 @@ static int put_user(const struct identity *id, struct chatd_txn *txn,
     return rc;
 }
 
+/* The token index maps a token hash to "<u|s>:<user id>", so that
+ * authenticating a request is one lookup with no JSON to parse. */
 static int put_token(const struct identity *id, struct chatd_txn *txn,
                      const json_t *data)
 {
     const char *user_id = json_string_value(json_object_get(data, "user_id"));
     const char *hex = json_string_value(json_object_get(data, "token_sha256"));
     uint8_t hash[CRYPTO_SHA256_LEN];
+    char value[HTTP_ID_MAX + 2];
+    json_t *user;
+    const char *kind;
 
     if (user_id == NULL || hex == NULL || strlen(hex) != 2 * sizeof(hash) ||
-        !crypto_unhex(hex, sizeof(hash), hash))
+        !crypto_unhex(hex, sizeof(hash), hash) ||
+        strlen(user_id) >= HTTP_ID_MAX)
         return CHATD_EINVAL;
-    return id->host->put(txn, id->tokens, hash, sizeof(hash), user_id,
-                         strlen(user_id));
+    user = stored_user(id, txn, user_id);
+    if (user == NULL)
+        return CHATD_EINVAL; /* a token is always issued after its user */
+    kind = json_string_value(json_object_get(user, "kind"));
+    snprintf(value, sizeof(value), "%c:%s",
+             kind && strcmp(kind, "service") == 0 ? 's' : 'u', user_id);
+    json_decref(user);
+    return id->host->put(txn, id->tokens, hash, sizeof(hash), value,
+                         strlen(value));
 }
 
 static int project_accounts(void *state, struct chatd_txn *txn,
@@ -366,7 +379,7 @@ int identity_authenticate(void *state, const char *token,
     uint8_t hash[CRYPTO_SHA256_LEN];
     struct chatd_txn *txn;
     struct chatd_val v;
-    json_t *user = NULL;
+    const char *p;
     int rc;
 
     crypto_sha256(token, strlen(token), hash);
@@ -374,20 +387,17 @@ int identity_authenticate(void *state, const char *token,
     if (txn == NULL)
         return CHATD_EIO;
     rc = id->host->get(txn, id->tokens, hash, sizeof(hash), &v);
-    if (rc == CHATD_OK && v.len < sizeof(out->id)) {
-        memcpy(out->id, v.data, v.len);
-        out->id[v.len] = '\0';
-        user = stored_user(id, txn, out->id);
+    if (rc == CHATD_OK && (v.len < 3 || v.len - 2 >= sizeof(out->id)))
+        rc = CHATD_EIO;
+    if (rc == CHATD_OK) {
+        p = v.data;
+        out->kind = p[0] == 's' ? CHATD_PRINCIPAL_SERVICE
+                                : CHATD_PRINCIPAL_USER;
+        memcpy(out->id, p + 2, v.len - 2);
+        out->id[v.len - 2] = '\0';
     }
     id->host->read_end(txn);
-    if (user == NULL)
-        return CHATD_ENOTFOUND;
-    out->kind = strcmp(json_string_value(json_object_get(user, "kind")),
-                       "service") == 0
-                    ? CHATD_PRINCIPAL_SERVICE
-                    : CHATD_PRINCIPAL_USER;
-    json_decref(user);
-    return CHATD_OK;
+    return rc;
 }
 
 static const struct chatd_event_type event_types[] = {
@@ -408,7 +418,7 @@ static const struct chatd_route routes[] = {
 static int register_all(struct identity *id, struct chatd_module *mod)
 {
     const struct chatd_host *h = id->host;
-    const struct chatd_projection accounts = {"accounts", 1, accounts_stores,
+    const struct chatd_projection accounts = {"accounts", 2, accounts_stores,
                                               project_accounts};
     size_t i;
     int rc = CHATD_OK;
