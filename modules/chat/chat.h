@@ -1,0 +1,165 @@
+/*
+ * chat — the module's private header: its state, its stores and the
+ * helpers the route, command and projection files share. Nothing here is
+ * visible outside the .so (built with -fvisibility=hidden; only
+ * chatd_module_info is exported).
+ *
+ * Threads: routes run on HTTP/WebSocket threads, commands and the
+ * projection on the writer thread, the payment subscriber on its own
+ * thread. struct chat is read-only after init except the typing table,
+ * which has its own mutex.
+ */
+#ifndef CHAT_CHAT_H
+#define CHAT_CHAT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "chatd/module.h"
+#include "keys.h"
+#include "typing.h"
+#include "validate.h"
+
+struct chat_stores {
+    struct chatd_store *users;    /* uid -> {"name", "kind"} */
+    struct chatd_store *rooms;    /* room -> room record (render.h) */
+    struct chatd_store *members;  /* room \0 uid -> struct chat_member */
+    struct chatd_store *messages; /* room \0 be64(seq) -> message record */
+    struct chatd_store *inbox;    /* uid \0 be64(~activity) room -> room */
+    struct chatd_store *direct;   /* a \0 b \0 context -> room */
+    struct chatd_store *blocks;   /* blocker \0 blocked -> "" */
+    struct chatd_store *idem;     /* sender \0 client_msg_id -> {...} */
+    struct chatd_store *notices;  /* be64(source seq) -> {"room", "seq"} */
+};
+
+struct chat {
+    struct chatd_module *mod;
+    const struct chatd_host *host;
+    struct chat_stores st;
+    int64_t max_members;
+    int64_t max_text_chars;
+    int64_t typing_interval_ms;
+    struct chat_typing typing;
+};
+
+/* --- rooms.c, messages.c, inbox.c, reads.c, realtime.c: route handlers */
+void chat_route_room_create(void *state, struct chatd_req *req);
+void chat_route_room_get(void *state, struct chatd_req *req);
+void chat_route_inbox(void *state, struct chatd_req *req);
+void chat_route_member_add(void *state, struct chatd_req *req);
+void chat_route_member_remove(void *state, struct chatd_req *req);
+void chat_route_member_list(void *state, struct chatd_req *req);
+void chat_route_block(void *state, struct chatd_req *req);
+void chat_route_unblock(void *state, struct chatd_req *req);
+void chat_route_message_post(void *state, struct chatd_req *req);
+void chat_route_message_edit(void *state, struct chatd_req *req);
+void chat_route_message_delete(void *state, struct chatd_req *req);
+void chat_route_history(void *state, struct chatd_req *req);
+void chat_route_read(void *state, struct chatd_req *req);
+void chat_route_typing(void *state, struct chatd_req *req);
+void chat_route_presence(void *state, struct chatd_req *req);
+
+/* --- project.c --- */
+int chat_project(void *state, struct chatd_txn *txn,
+                 const struct chatd_event *ev);
+
+/* --- notices.c: the payment subscriber --- */
+int chat_payment_notice(void *state, const struct chatd_event *ev);
+
+/* --- store.c: typed access to the stores --- */
+
+/* Reads a JSON record; *out is a new reference (json_decref), NULL when
+ * absent (CHATD_ENOTFOUND). CHATD_EIO if the stored text is not JSON. */
+int chat_get_json(struct chat *c, struct chatd_txn *txn,
+                  const struct chatd_store *st, const struct chat_key *k,
+                  json_t **out);
+int chat_put_json(struct chat *c, struct chatd_txn *txn,
+                  const struct chatd_store *st, const struct chat_key *k,
+                  const json_t *v);
+int chat_room_get(struct chat *c, struct chatd_txn *txn, const char *room,
+                  json_t **out);
+int chat_message_get(struct chat *c, struct chatd_txn *txn,
+                     const char *room, uint64_t seq, json_t **out);
+int chat_member_get(struct chat *c, struct chatd_txn *txn, const char *room,
+                    const char *uid, struct chat_member *m);
+int chat_member_put(struct chat *c, struct chatd_txn *txn, const char *room,
+                    const char *uid, const struct chat_member *m);
+/* Whether key k exists in st (errors count as absent after a log line). */
+bool chat_exists(struct chat *c, struct chatd_txn *txn,
+                 const struct chatd_store *st, const struct chat_key *k);
+/* Whether uid is a known user of kind "user" (identity.user_created). */
+bool chat_user_is_person(struct chat *c, struct chatd_txn *txn,
+                         const char *uid);
+
+/* The user ids of a room's members, in key (byte) order. *out is a
+ * NULL-terminated malloc()ed array of malloc()ed strings: free with
+ * chat_ids_free. Copies, so the caller may write to the stores after. */
+int chat_room_member_ids(struct chat *c, struct chatd_txn *txn,
+                         const char *room, char ***out, size_t *n);
+void chat_ids_free(char **ids);
+
+/* Loads a room for `uid`: CHATD_ENOTFOUND if the room does not exist or
+ * uid is not a member (the caller answers 404 either way), else *room (new
+ * reference) and *m. */
+int chat_room_for_member(struct chat *c, struct chatd_txn *txn,
+                         const char *room_id, const char *uid, json_t **room,
+                         struct chat_member *m);
+
+/* --- req.c: request plumbing shared by the routes --- */
+
+/* The calling user's id, borrowed until the reply; NULL after answering
+ * 403 when the principal is not a user. */
+const char *chat_req_user(struct chat *c, struct chatd_req *req);
+/* Parses the body into *out (json_decref) or answers 400 and returns
+ * CHATD_EREJECTED. */
+int chat_req_body(struct chat *c, struct chatd_req *req, json_t **out);
+/* The request's read transaction; NULL after answering 503. */
+struct chatd_txn *chat_req_txn(struct chat *c, struct chatd_req *req);
+/* A path parameter that must be an id; NULL after answering 404. */
+const char *chat_req_id(struct chat *c, struct chatd_req *req,
+                        const char *name, const char *what);
+
+/* Answers with the error, or 404 "room not found". */
+void chat_reply_err(struct chat *c, struct chatd_req *req,
+                    const struct chat_err *err);
+void chat_reply_room_404(struct chat *c, struct chatd_req *req);
+/* Answers 500 for a storage/memory status and returns it (commands return
+ * it so the host discards what they appended). */
+int chat_reply_status(struct chat *c, struct chatd_req *req, int status,
+                      const char *what);
+/* Serialises v (taking the reference) and answers `status`; 500 if that
+ * fails. Returns CHATD_OK or the failure status. */
+int chat_reply(struct chat *c, struct chatd_req *req, unsigned status,
+               json_t *v);
+
+/* --- rooms.c: shared views --- */
+
+/* The room as the member `m` sees it, with its last message (render.h).
+ * NULL if out of memory or a record is broken. */
+json_t *chat_room_view(struct chat *c, struct chatd_txn *txn,
+                       const json_t *room, const struct chat_member *m);
+/* Answers `status` with the room as uid sees it, or 404 if uid is not a
+ * member. Returns CHATD_OK, or a storage status after answering 500. */
+int chat_reply_room(struct chat *c, struct chatd_txn *txn,
+                    struct chatd_req *req, const char *room_id,
+                    const char *uid, unsigned status);
+/* Answers a failed append (409 for CHATD_ECONFLICT, else 500); returns
+ * rc so that the command discards its events. */
+int chat_reply_append_error(struct chat *c, struct chatd_req *req, int rc);
+
+/* --- events.c: appending --- */
+
+/* Appends one event of this module; data is serialised here. */
+int chat_append(struct chat *c, struct chatd_txn *txn, const char *type,
+                const char *stream, uint64_t expected_ver, const json_t *data,
+                uint64_t *seq_out);
+/* "room:<id>" into buf (at least 8 + CHAT_ID_MAX bytes). */
+#define CHAT_STREAM_MAX (8 + CHAT_ID_MAX)
+char *chat_room_stream(char *buf, const char *room);
+/* A new random id "<prefix><16 hex>" (prefix "r_" or "m_") into buf of
+ * at least 24 bytes. CHATD_EIO if the kernel gives no randomness. */
+int chat_new_id(char *buf, const char *prefix);
+
+#endif /* CHAT_CHAT_H */

@@ -1,0 +1,240 @@
+/* Unit tests of modules/chat/keys.c: key layouts, their byte order (the
+ * stores compare with memcmp), member records and the inbox cursor. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "chatd/module.h"
+#include "keys.h"
+#include "validate.h"
+
+/* memcmp order of two keys, as the store sees them. */
+static int key_cmp(const struct chat_key *a, const struct chat_key *b)
+{
+    size_t n = a->len < b->len ? a->len : b->len;
+    int c = memcmp(a->b, b->b, n);
+
+    if (c != 0)
+        return c;
+    return a->len < b->len ? -1 : a->len > b->len;
+}
+
+static void test_be64(void **state)
+{
+    static const uint64_t v[] = {0, 1, 255, 256, 65535, 1ULL << 32,
+                                 (1ULL << 56) + 3, UINT64_MAX - 1, UINT64_MAX};
+    unsigned char a[8], b[8];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        chat_be64_put(a, v[i]);
+        assert_true(chat_be64_get(a) == v[i]);
+        if (i > 0) {
+            chat_be64_put(b, v[i - 1]);
+            assert_true(memcmp(b, a, 8) < 0); /* byte order = numeric order */
+        }
+    }
+    chat_be64_put(a, 0x0102030405060708ULL);
+    assert_memory_equal(a, "\x01\x02\x03\x04\x05\x06\x07\x08", 8);
+}
+
+static void test_message_order(void **state)
+{
+    static const uint64_t seqs[] = {1, 2, 9, 10, 255, 256, 1000, 65536,
+                                    1ULL << 40};
+    struct chat_key prev, k, prefix, other;
+    uint64_t seq;
+    size_t i;
+
+    (void)state;
+    assert_int_equal(chat_key_prefix(&prefix, "r_ab"), CHATD_OK);
+    assert_int_equal(prefix.len, 5);
+    for (i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++) {
+        assert_int_equal(chat_key_message(&k, "r_ab", seqs[i]), CHATD_OK);
+        assert_true(chat_key_has_prefix(k.b, k.len, &prefix));
+        assert_int_equal(chat_key_message_seq(k.b, k.len, prefix.len, &seq),
+                         CHATD_OK);
+        assert_true(seq == seqs[i]);
+        if (i > 0)
+            assert_true(key_cmp(&prev, &k) < 0);
+        prev = k;
+    }
+    /* a room whose id extends this one's is never inside its prefix */
+    assert_int_equal(chat_key_message(&other, "r_abc", 1), CHATD_OK);
+    assert_false(chat_key_has_prefix(other.b, other.len, &prefix));
+    assert_int_equal(chat_key_message_seq(k.b, k.len - 1, prefix.len, &seq),
+                     CHATD_EINVAL);
+}
+
+static void test_member_keys(void **state)
+{
+    struct chat_key prefix, k, other;
+    const char *uid;
+    size_t len;
+
+    (void)state;
+    chat_key_prefix(&prefix, "r_1");
+    assert_int_equal(chat_key_pair(&k, "r_1", "u_42"), CHATD_OK);
+    assert_memory_equal(k.b, "r_1\0u_42", 8);
+    assert_int_equal(k.len, 8);
+    assert_true(chat_key_has_prefix(k.b, k.len, &prefix));
+    assert_int_equal(chat_key_member_uid(k.b, k.len, prefix.len, &uid, &len),
+                     CHATD_OK);
+    assert_int_equal(len, 4);
+    assert_memory_equal(uid, "u_42", 4);
+    chat_key_pair(&other, "r_10", "u_42");
+    assert_false(chat_key_has_prefix(other.b, other.len, &prefix));
+    assert_int_equal(chat_key_member_uid(prefix.b, prefix.len, prefix.len, &uid,
+                                         &len),
+                     CHATD_EINVAL);
+}
+
+static void test_inbox_order(void **state)
+{
+    struct chat_key newer, older, prefix, after, beyond;
+    const char *room;
+    uint64_t act;
+    size_t len;
+
+    (void)state;
+    chat_key_prefix(&prefix, "u_1");
+    chat_key_inbox(&newer, "u_1", 500, "r_z");
+    chat_key_inbox(&older, "u_1", 499, "r_a");
+    /* most recent activity first, whatever the room ids */
+    assert_true(key_cmp(&newer, &older) < 0);
+    assert_true(chat_key_has_prefix(newer.b, newer.len, &prefix));
+    assert_int_equal(chat_key_inbox_decode(newer.b, newer.len, prefix.len,
+                                           &act, &room, &len),
+                     CHATD_OK);
+    assert_int_equal(act, 500);
+    assert_int_equal(len, 3);
+    assert_memory_equal(room, "r_z", 3);
+    assert_int_equal(chat_key_inbox_decode(prefix.b, prefix.len, prefix.len,
+                                           &act, &room, &len),
+                     CHATD_EINVAL);
+
+    /* the page after activity 500 starts past it and at or before 499 */
+    chat_key_inbox_after(&after, "u_1", 500);
+    assert_true(key_cmp(&newer, &after) < 0);
+    assert_true(key_cmp(&after, &older) <= 0);
+    chat_key_inbox(&older, "u_1", 1, "r_a");
+    assert_true(key_cmp(&after, &older) < 0);
+    /* after activity 1 nothing of u_1 remains, and u_1's range ends */
+    chat_key_inbox_after(&beyond, "u_1", 1);
+    assert_true(key_cmp(&older, &beyond) < 0);
+    assert_true(chat_key_has_prefix(beyond.b, beyond.len, &prefix));
+}
+
+static void test_direct_key(void **state)
+{
+    struct chat_key ab, ba, ctx, ctx2;
+
+    (void)state;
+    chat_key_direct(&ab, "u_a", "u_b", NULL);
+    chat_key_direct(&ba, "u_b", "u_a", NULL);
+    assert_int_equal(ab.len, ba.len);
+    assert_memory_equal(ab.b, ba.b, ab.len); /* one room per pair */
+    assert_memory_equal(ab.b, "u_a\0u_b\0", 8);
+    chat_key_direct(&ctx, "u_b", "u_a", "listing:42");
+    chat_key_direct(&ctx2, "u_a", "u_b", "listing:43");
+    assert_true(key_cmp(&ab, &ctx) != 0);
+    assert_true(key_cmp(&ctx, &ctx2) != 0);
+    /* "u_a"+"u_bc" and "u_ab"+"u_c" do not collide */
+    chat_key_direct(&ab, "u_a", "u_bc", NULL);
+    chat_key_direct(&ba, "u_ab", "u_c", NULL);
+    assert_true(key_cmp(&ab, &ba) != 0);
+}
+
+static void test_key_limits(void **state)
+{
+    char big[CHAT_KEY_MAX + 1];
+    char id[CHAT_ID_MAX + 1], ctx[CHAT_CONTEXT_MAX + 1];
+    struct chat_key k;
+
+    (void)state;
+    memset(big, 'x', CHAT_KEY_MAX);
+    big[CHAT_KEY_MAX] = '\0';
+    assert_int_equal(chat_key_str(&k, big), CHATD_OK);
+    assert_int_equal(chat_key_pair(&k, big, "a"), CHATD_EINVAL);
+    assert_int_equal(chat_key_message(&k, big, 1), CHATD_EINVAL);
+    /* the largest valid ids and context always fit */
+    memset(id, 'i', CHAT_ID_MAX);
+    id[CHAT_ID_MAX] = '\0';
+    memset(ctx, 'c', CHAT_CONTEXT_MAX);
+    ctx[CHAT_CONTEXT_MAX] = '\0';
+    assert_int_equal(chat_key_direct(&k, id, id, ctx), CHATD_OK);
+    assert_int_equal(chat_key_inbox(&k, id, 1, id), CHATD_OK);
+    assert_int_equal(chat_key_pair(&k, id, id), CHATD_OK);
+}
+
+static void test_member_record(void **state)
+{
+    struct chat_member m = {1700000000123, 41, 7, 99}, out;
+    unsigned char buf[CHAT_MEMBER_LEN];
+
+    (void)state;
+    chat_member_encode(&m, buf);
+    assert_int_equal(chat_member_decode(buf, sizeof(buf), &out), CHATD_OK);
+    assert_true(out.joined_ms == m.joined_ms);
+    assert_int_equal(out.read_seq, 41);
+    assert_int_equal(out.unread, 7);
+    assert_int_equal(out.activity, 99);
+    assert_int_equal(chat_member_decode(buf, sizeof(buf) - 1, &out),
+                     CHATD_EINVAL);
+}
+
+static void test_cursor(void **state)
+{
+    static const uint64_t v[] = {1, 2, 63, 64, 1000000, 1ULL << 40,
+                                 UINT64_MAX};
+    char c[CHAT_CURSOR_LEN + 8];
+    uint64_t out;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        chat_cursor_encode(v[i], c);
+        assert_int_equal(strlen(c), CHAT_CURSOR_LEN);
+        assert_int_equal(strspn(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn"
+                                   "opqrstuvwxyz0123456789-_"),
+                         CHAT_CURSOR_LEN);
+        assert_int_equal(chat_cursor_decode(c, &out), CHATD_OK);
+        assert_true(out == v[i]);
+    }
+    assert_int_equal(chat_cursor_decode(NULL, &out), CHATD_EINVAL);
+    assert_int_equal(chat_cursor_decode("", &out), CHATD_EINVAL);
+    assert_int_equal(chat_cursor_decode("abc", &out), CHATD_EINVAL);
+    chat_cursor_encode(5, c);
+    c[3] = '=';
+    assert_int_equal(chat_cursor_decode(c, &out), CHATD_EINVAL);
+    /* version byte 0 */
+    assert_int_equal(chat_cursor_decode("AAAAAAAAAAAF", &out), CHATD_EINVAL);
+    /* a well-formed cursor for activity 0 is never made */
+    chat_cursor_encode(0, c);
+    assert_int_equal(chat_cursor_decode(c, &out), CHATD_EINVAL);
+    chat_cursor_encode(5, c);
+    strcat(c, "A");
+    assert_int_equal(chat_cursor_decode(c, &out), CHATD_EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_be64),
+        cmocka_unit_test(test_message_order),
+        cmocka_unit_test(test_member_keys),
+        cmocka_unit_test(test_inbox_order),
+        cmocka_unit_test(test_direct_key),
+        cmocka_unit_test(test_key_limits),
+        cmocka_unit_test(test_member_record),
+        cmocka_unit_test(test_cursor),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
