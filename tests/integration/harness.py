@@ -115,6 +115,7 @@ class Server:
         finally:
             if self._log_thread:
                 self._log_thread.join(2)
+            self.proc.stderr.close()
         self.proc = None
         self.assert_no_sanitizer_reports()
         return code
@@ -135,6 +136,7 @@ class Server:
         self.proc.wait()
         if self._log_thread:
             self._log_thread.join(2)
+        self.proc.stderr.close()
         self.proc = None
 
     def cleanup(self):
