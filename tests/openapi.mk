@@ -1,0 +1,1 @@
+# tests/openapi.mk (API spec test)
