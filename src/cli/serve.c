@@ -22,6 +22,7 @@
 #include "http/http.h"
 #include "metrics/metrics.h"
 #include "modhost/modhost.h"
+#include "push/push.h"
 #include "ws/userfeed.h"
 #include "ws/ws.h"
 
@@ -36,6 +37,7 @@ struct server {
     struct commit *commit;
     struct ws_server *ws;
     struct feed *feed;
+    struct push *push;
     struct event *sigterm;
     struct event *sigint;
     char admin_token[256];
@@ -49,6 +51,8 @@ static void after_commit(void *ctx, uint64_t first, uint64_t last)
     if (s->ws != NULL)
         ws_notify(s->ws, first, last);
     feed_notify(s->feed, last);
+    /* push is opened after the writer (it commits its checkpoint). */
+    push_notify(__atomic_load_n(&s->push, __ATOMIC_ACQUIRE), last);
 }
 
 static void collect_storage(void *ctx, struct metrics_out *out)
@@ -93,7 +97,11 @@ static void collect_storage(void *ctx, struct metrics_out *out)
                        "chatd_commit_duration_seconds_count %llu\n",
                        (double)st.commit_ns_sum / 1e9,
                        (unsigned long long)st.batches);
-    n = modhost_subscriber_positions(s->mh, names, pos, 64);
+    n = modhost_subscriber_positions(s->mh, names, pos, 63);
+    if (s->push != NULL && n < 64) {
+        names[n] = "host.push";
+        pos[n++] = push_position(s->push);
+    }
     metrics_out_printf(out, "# HELP chatd_subscriber_lag_events Events "
                        "committed but not yet handled by an async "
                        "subscriber.\n# TYPE chatd_subscriber_lag_events "
@@ -178,6 +186,60 @@ static int ws_options_read(const struct config *cfg, struct ws_options *o)
     return rc;
 }
 
+static const char *const push_keys[] = {"webhook_url", "types", "timeout_ms",
+                                        NULL};
+static const char *const ws_keys[] = {"max_outbuf", "max_message",
+                                      "ping_interval_s", "idle_timeout_s",
+                                      NULL};
+
+/* Unknown keys in a host section are refused like everywhere else. */
+static int section_keys_known(const struct config *cfg, const char *name,
+                              const char *const *known)
+{
+    const json_t *sec = config_section(cfg, name);
+    const char *const *k;
+    const char *key;
+    json_t *v;
+    int rc = CHATD_OK;
+
+    json_object_foreach((json_t *)sec, key, v) {
+        for (k = known; *k != NULL && strcmp(*k, key) != 0; k++)
+            ;
+        if (*k == NULL) {
+            core_log(CORE_LOG_ERROR, "config", "unknown key %s.%s", name,
+                     key);
+            rc = CHATD_EINVAL;
+        }
+    }
+    return rc;
+}
+
+static int open_push(struct server *s)
+{
+    const json_t *p = config_section(s->cfg, "push");
+    struct push_options opt = {0};
+    struct push *push = NULL;
+    int64_t timeout_ms;
+    int rc;
+
+    rc = section_keys_known(s->cfg, "push", push_keys);
+    if (rc == CHATD_OK)
+        rc = config_str(p, "push", "webhook_url", NULL, &opt.webhook_url);
+    if (rc == CHATD_OK)
+        rc = config_str(p, "push", "types", NULL, &opt.types);
+    if (rc == CHATD_OK)
+        rc = config_int(p, "push", "timeout_ms", 5000, 100, 120000,
+                        &timeout_ms);
+    if (rc != CHATD_OK)
+        return rc;
+    opt.timeout_ms = (unsigned)timeout_ms;
+    rc = push_open(&push, &opt, s->log, s->commit, s->userfeed, s->ws,
+                   s->base, s->metrics);
+    if (rc == CHATD_OK)
+        __atomic_store_n(&s->push, push, __ATOMIC_RELEASE);
+    return rc;
+}
+
 static int open_runtime(struct server *s)
 {
     struct commit_hooks hooks = {.after_commit = after_commit, .ctx = s};
@@ -193,9 +255,13 @@ static int open_runtime(struct server *s)
 
     rc = commit_open(&s->commit, s->log, &copt, &hooks);
     if (rc == CHATD_OK)
+        rc = section_keys_known(s->cfg, "ws", ws_keys);
+    if (rc == CHATD_OK)
         rc = ws_options_read(s->cfg, &wopt);
     if (rc == CHATD_OK)
         rc = ws_open(&s->ws, &wopt, &wdeps);
+    if (rc == CHATD_OK)
+        rc = open_push(s);
     if (rc == CHATD_OK)
         rc = feed_open(&s->feed, s->http, s->log, s->base);
     if (rc == CHATD_OK)
@@ -271,6 +337,7 @@ static void shutdown_server(struct server *s)
         feed_shutdown(s->feed);
     if (s->mh != NULL)
         modhost_stop(s->mh);
+    push_close(s->push); /* persists its checkpoint through the writer */
     if (s->commit != NULL) {
         commit_close(s->commit);
         modhost_attach_runtime(s->mh, NULL, s->ws);

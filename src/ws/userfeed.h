@@ -1,0 +1,95 @@
+/*
+ * userfeed — the per-user real-time feed: which committed events were
+ * delivered to which user, at which per-user position ("pos"). Positions
+ * start at 1 for each user and grow by one with no gaps; they are assigned
+ * inside the writer's transaction, so they commit (or roll back) together
+ * with the event that caused them, and a rebuild gives every user the same
+ * positions again.
+ *
+ * Three host stores in the evlog environment:
+ *   "host/feed"     user_id '\0' pos(8 BE)  -> seq(8 BE)
+ *   "host/feedpos"  user_id                 -> last pos(8 BE)
+ *   "host/feedseq"  seq(8 BE) user_id       -> pos(8 BE)
+ *
+ * A user id is 1..USERFEED_USER_MAX bytes without NUL (CHATD_EINVAL
+ * otherwise).
+ *
+ * Threads: userfeed_open/close on the main thread before serving / after
+ * everything stopped. deliver/clear only through a write txn (the writer
+ * thread, or an offline rebuild). The read helpers work in any txn on the
+ * thread that owns it. No function keeps in-memory state between calls, so
+ * an aborted (child) txn leaves nothing behind.
+ */
+#ifndef WS_USERFEED_H
+#define WS_USERFEED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "evlog/evlog.h"
+
+#define USERFEED_USER_MAX 128
+
+struct userfeed;
+
+/* Opens (creating) the three stores. Main thread, before serving (an
+ * evlog_store_open rule). *out freed with userfeed_close. CHATD_ENOMEM or
+ * evlog_store_open's errors. */
+int userfeed_open(struct userfeed **out, struct evlog *log);
+/* NULL is a no-op. The stores stay in the environment. */
+void userfeed_close(struct userfeed *uf);
+
+/*
+ * Adds event `seq` to the feed of `user_id` (borrowed) at pos = last + 1.
+ * Idempotent: if (seq, user) is already there it returns CHATD_OK and
+ * assigns nothing. Write txn only (CHATD_ESTATE otherwise); may be a child
+ * txn that is later aborted. CHATD_EINVAL for a bad user id or seq 0.
+ */
+int userfeed_deliver(struct userfeed *uf, struct evlog_txn *txn,
+                     const char *user_id, uint64_t seq);
+/* Same, and *pos_out (may be NULL) receives the entry's position, new or
+ * existing. */
+int userfeed_deliver_pos(struct userfeed *uf, struct evlog_txn *txn,
+                         const char *user_id, uint64_t seq,
+                         uint64_t *pos_out);
+
+/* Empties the three stores (full rebuild). Write txn only. */
+int userfeed_clear(struct userfeed *uf, struct evlog_txn *txn);
+
+/* Last position of a user; *out = 0 (and CHATD_OK) if the user has none. */
+int userfeed_last_pos(struct userfeed *uf, struct evlog_txn *txn,
+                      const char *user_id, uint64_t *out);
+
+/* The seq at `pos` of a user; CHATD_ENOTFOUND if there is none. */
+int userfeed_get(struct userfeed *uf, struct evlog_txn *txn,
+                 const char *user_id, uint64_t pos, uint64_t *seq_out);
+
+/*
+ * Calls fn(arg, pos, seq) for the user's entries with pos > after, in
+ * order, at most `max` of them (0 = no limit), until fn returns non-zero
+ * (returned as is). CHATD_OK at the end. *count_out (may be NULL) gets the
+ * number of entries passed to fn.
+ */
+typedef int (*userfeed_entry_fn)(void *arg, uint64_t pos, uint64_t seq);
+int userfeed_range(struct userfeed *uf, struct evlog_txn *txn,
+                   const char *user_id, uint64_t after, size_t max,
+                   userfeed_entry_fn fn, void *arg, size_t *count_out);
+
+/*
+ * Calls fn(arg, seq, user_id, pos) for every delivery of an event with
+ * first_seq <= seq <= last_seq, in (seq, user_id) order, until fn returns
+ * non-zero (returned as is). `user_id` is a NUL-terminated copy valid for
+ * the call. CHATD_OK at the end.
+ */
+typedef int (*userfeed_seq_fn)(void *arg, uint64_t seq, const char *user_id,
+                               uint64_t pos);
+int userfeed_by_seq(struct userfeed *uf, struct evlog_txn *txn,
+                    uint64_t first_seq, uint64_t last_seq,
+                    userfeed_seq_fn fn, void *arg);
+
+/* Big-endian helpers (also used by tests). */
+void userfeed_put_be64(unsigned char *p, uint64_t v);
+uint64_t userfeed_get_be64(const unsigned char *p);
+
+#endif /* WS_USERFEED_H */
