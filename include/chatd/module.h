@@ -477,8 +477,8 @@ struct chatd_host {
     void (*metric_set)(struct chatd_metric *m, int64_t value);
     /* The data directory's epoch id (made at creation; a restored backup
      * keeps it, a new directory has a new one). Borrowed, valid until
-     * fini. Not during init (the storage is not open yet): from start on,
-     * or in callbacks. */
+     * fini. Empty during init (the storage is not open yet): use it from
+     * start on, or in callbacks. */
     const char *(*epoch)(struct chatd_module *mod);
 
     /* --- requests: in the route handler (its thread), or in the command
@@ -538,8 +538,8 @@ struct chatd_host {
      * after fn, on any outcome, including when submit fails (on the writer
      * or on this thread). Returns CHATD_OK; CHATD_ECLOSED / CHATD_EFULL
      * (shutting down / too many writes queued: the host then answers 503
-     * itself); CHATD_ESTATE (not in a route handler) or CHATD_ENOMEM
-     * (nothing answered: answer yourself, or the host answers 500). */
+     * itself, as it does for CHATD_ENOMEM); CHATD_ESTATE (not in a route
+     * handler: nothing answered). */
     int (*submit)(struct chatd_req *req, chatd_command_fn fn, void *arg,
                   void (*free_arg)(void *arg));
     /* Runs fn as a command with no request and waits until it is durably

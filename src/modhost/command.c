@@ -254,6 +254,7 @@ int modhost_host_submit(struct chatd_req *req, chatd_command_fn fn, void *arg,
     }
     job = calloc(1, sizeof(*job));
     if (job == NULL) {
+        http_reply_error(req, 503, "unavailable", "out of memory; retry");
         if (free_arg != NULL)
             free_arg(arg);
         return CHATD_ENOMEM;

@@ -41,7 +41,8 @@ static void host_metric_set(struct chatd_metric *m, int64_t value)
 
 static const char *host_epoch(struct chatd_module *mod)
 {
-    return evlog_epoch(mod->mh->deps.log);
+    /* During init the log is not attached yet. */
+    return mod->mh->deps.log ? evlog_epoch(mod->mh->deps.log) : "";
 }
 
 /* --- requests: NULL-safe, because exec() commands have no request --- */
