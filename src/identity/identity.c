@@ -152,7 +152,7 @@ static json_t *parse_body(const struct identity *id, struct chatd_req *req)
         id->host->reply_error(req, 400, "invalid_json",
                               "the body must be a JSON object");
     else if (!json_is_object(root)) {
-        id->host->reply_error(req, 400, "invalid_json",
+        id->host->reply_error(req, 400, "invalid_argument",
                               "the body must be a JSON object");
         json_decref(root);
         root = NULL;

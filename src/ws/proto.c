@@ -65,6 +65,10 @@ void proto_resume(struct conn *c, bool has_after, uint64_t after,
             return;
         } else if (after > last) {
             resync(c, "position_ahead", c->sent_pos);
+        } else if (epoch == NULL && after > 0) {
+            /* Without the epoch a position from another data directory
+             * would resume silently in the wrong place. */
+            resync(c, "epoch_required", c->sent_pos);
         } else {
             c->sent_pos = after;
         }

@@ -78,9 +78,10 @@ class ErrorTest(ServerTestCase):
         r = self.server.admin("POST", "/v1/users", raw=b"{not json",
                               headers={"Content-Type": "application/json"})
         self.assertError(r, 400, "invalid_json")
+        # Valid JSON of the wrong type is an invalid argument, as in chat.
         r = self.server.admin("POST", "/v1/users", raw=b"[1,2]",
                               headers={"Content-Type": "application/json"})
-        self.assertError(r, 400, "invalid_json")
+        self.assertError(r, 400, "invalid_argument")
         for body in ({"name": 5}, {"name": ""}, {"name": "a\u0001b"},
                      {"name": "x" * 65}, {"name": "ok", "kind": "robot"}):
             r = self.server.admin("POST", "/v1/users", body)

@@ -221,6 +221,7 @@ class WsTest(WsBase):
             last = None
             th = threading.Thread(target=sender)
             ws, hello = await self.connect(b_tok, after=0)
+            epoch = hello["epoch"]
             th.start()
             sessions = 0
             while True:
@@ -239,7 +240,7 @@ class WsTest(WsBase):
                 sessions += 1
                 if stop.is_set() and got < want:
                     break
-                ws, hello = await self.connect(b_tok, after=last)
+                ws, hello = await self.connect(b_tok, after=last, epoch=epoch)
                 self.assertNotEqual(hello.get("type"), "resync")
             th.join()
             positions = [p for p, _, _ in seen]
@@ -344,7 +345,8 @@ class WsTest(WsBase):
 
         async def go():
             for args, reason in (({"after": 1, "epoch": "0000000000000000"}, "epoch_mismatch"),
-                                 ({"after": 10 ** 9}, "position_ahead")):
+                                 ({"after": 10 ** 9}, "position_ahead"),
+                                 ({"after": 1}, "epoch_required")):
                 ws, hello = await self.connect(b_tok, **args)
                 f = json.loads(await asyncio.wait_for(ws.recv(), 10))
                 self.assertEqual(f["type"], "resync", f)
