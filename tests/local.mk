@@ -42,3 +42,9 @@ EXTRA_DIST += tests/integration/harness.py
 
 TESTS += tests/integration/test_core.py
 EXTRA_DIST += tests/integration/test_core.py
+
+check_PROGRAMS += tests/unit/cli/test_config
+TESTS += tests/unit/cli/test_config
+tests_unit_cli_test_config_SOURCES = tests/unit/cli/test_config.c
+tests_unit_cli_test_config_CFLAGS = $(UNITCFLAGS)
+tests_unit_cli_test_config_LDADD = $(UNITLIBS)

@@ -296,6 +296,32 @@ class DurabilityTest(unittest.TestCase):
         finally:
             server.cleanup()
 
+    def test_sigterm_finishes_accepted_writes(self):
+        server = Server().start()
+        try:
+            acked = []
+            stop = threading.Event()
+            ths = create_users_concurrently(server, "term", 16, 400, acked, stop)
+            time.sleep(1.0)
+            code = server.stop()  # SIGTERM while 16 clients write
+            stop.set()
+            for th in ths:
+                th.join(10)
+            self.assertEqual(code, 0)
+            self.assertGreater(len(acked), 20)
+            out = server.run_cli("dump")
+            names = [json.loads(l)["data"]["name"] for l in out.stdout.splitlines()
+                     if '"identity.user_created"' in l]
+            self.assertEqual(len(names), len(set(names)))
+            for name, _ in acked:
+                self.assertIn(name, names)
+            self.assertEqual(server.run_cli("verify").returncode, 0)
+            stopped = "\n".join(server.log_lines)
+            self.assertIn("shutting down", stopped)
+            self.assertIn('"stopped"', stopped)
+        finally:
+            server.cleanup()
+
     def test_backup_while_writing_is_consistent(self):
         server = Server().start()
         dest = tempfile.mkdtemp(prefix="chatd-backup-")
