@@ -50,9 +50,11 @@ static const struct chatd_route routes[] = {
      chat_route_unblock},
 };
 
+/* Version 2: messages and rooms stored as their final JSON text behind
+ * binary headers (README.md, "Stores"); version 1 stored JSON records. */
 static const struct chatd_projection projection = {
     .name = "chat",
-    .version = 1,
+    .version = 2,
     .stores = store_names,
     .apply = chat_project,
 };

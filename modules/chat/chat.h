@@ -19,19 +19,21 @@
 
 #include "chatd/module.h"
 #include "keys.h"
+#include "render.h"
 #include "typing.h"
 #include "validate.h"
 
 struct chat_stores {
-    struct chatd_store *users;    /* uid -> {"name", "kind"} */
-    struct chatd_store *rooms;    /* room -> room record (render.h) */
+    struct chatd_store *users;    /* uid -> user record (keys.h) */
+    struct chatd_store *rooms;    /* room -> room record (keys.h) */
     struct chatd_store *members;  /* room \0 uid -> struct chat_member */
     struct chatd_store *messages; /* room \0 be64(seq) -> message record */
-    struct chatd_store *inbox;    /* uid \0 be64(~activity) room -> room */
+    struct chatd_store *inbox;    /* uid \0 be64(~activity) room ->
+                                     struct chat_member (copy) */
     struct chatd_store *direct;   /* a \0 b \0 context -> room */
-    struct chatd_store *blocks;   /* blocker \0 blocked -> "" */
-    struct chatd_store *idem;     /* sender \0 client_msg_id -> {...} */
-    struct chatd_store *notices;  /* be64(source seq) -> {"room", "seq"} */
+    struct chatd_store *blocks;   /* blocker \0 blocked -> "1" */
+    struct chatd_store *idem;     /* sender \0 client_msg_id -> idem record */
+    struct chatd_store *notices;  /* be64(source seq) -> be64(seq) room */
 };
 
 struct chat {
@@ -68,22 +70,20 @@ int chat_project(void *state, struct chatd_txn *txn,
 /* --- notices.c: the payment subscriber --- */
 int chat_payment_notice(void *state, const struct chatd_event *ev);
 
-/* --- store.c: typed access to the stores --- */
+/* --- store.c: typed access to the stores ---
+ * Records are decoded in place: their pointers are borrowed from the
+ * stored value, valid until the transaction ends or its next write (an
+ * append, in a command). Copy what must outlive that. */
 
-/* Reads a JSON record; *out is a new reference (json_decref), NULL when
- * absent (CHATD_ENOTFOUND). CHATD_EIO if the stored text is not JSON. */
-int chat_get_json(struct chat *c, struct chatd_txn *txn,
-                  const struct chatd_store *st, const struct chat_key *k,
-                  json_t **out);
-int chat_put_json(struct chat *c, struct chatd_txn *txn,
-                  const struct chatd_store *st, const struct chat_key *k,
-                  const json_t *v);
 int chat_room_get(struct chat *c, struct chatd_txn *txn, const char *room,
-                  json_t **out);
+                  struct chat_room_rec *out);
 int chat_message_get(struct chat *c, struct chatd_txn *txn,
-                     const char *room, uint64_t seq, json_t **out);
+                     const char *room, uint64_t seq,
+                     struct chat_msg_rec *out);
 int chat_member_get(struct chat *c, struct chatd_txn *txn, const char *room,
                     const char *uid, struct chat_member *m);
+/* Writes the member record and its copy in the user's inbox entry (the
+ * entry at m->activity, which must exist or is made). Projection only. */
 int chat_member_put(struct chat *c, struct chatd_txn *txn, const char *room,
                     const char *uid, const struct chat_member *m);
 /* Whether key k exists in st (errors count as absent after a log line). */
@@ -92,6 +92,9 @@ bool chat_exists(struct chat *c, struct chatd_txn *txn,
 /* Whether uid is a known user of kind "user" (identity.user_created). */
 bool chat_user_is_person(struct chat *c, struct chatd_txn *txn,
                          const char *uid);
+/* The user's name as a JSON token (borrowed), or NULL if unknown. */
+const char *chat_user_name(struct chat *c, struct chatd_txn *txn,
+                           const char *uid, size_t *len);
 
 /* The user ids of a room's members, in key (byte) order. *out is a
  * NULL-terminated malloc()ed array of malloc()ed strings: free with
@@ -101,11 +104,11 @@ int chat_room_member_ids(struct chat *c, struct chatd_txn *txn,
 void chat_ids_free(char **ids);
 
 /* Loads a room for `uid`: CHATD_ENOTFOUND if the room does not exist or
- * uid is not a member (the caller answers 404 either way), else *room (new
- * reference) and *m. */
+ * uid is not a member (the caller answers 404 either way), else *room and
+ * *m. CHATD_EIO if a record is broken. */
 int chat_room_for_member(struct chat *c, struct chatd_txn *txn,
-                         const char *room_id, const char *uid, json_t **room,
-                         struct chat_member *m);
+                         const char *room_id, const char *uid,
+                         struct chat_room_rec *room, struct chat_member *m);
 
 /* --- req.c: request plumbing shared by the routes --- */
 
@@ -133,13 +136,13 @@ int chat_reply_status(struct chat *c, struct chatd_req *req, int status,
  * fails. Returns CHATD_OK or the failure status. */
 int chat_reply(struct chat *c, struct chatd_req *req, unsigned status,
                json_t *v);
+/* Answers `status` with the JSON text in b (500 if b failed) and frees
+ * b. Returns CHATD_OK or the failure status. */
+int chat_reply_buf(struct chat *c, struct chatd_req *req, unsigned status,
+                   struct chat_buf *b);
 
-/* --- rooms.c: shared views --- */
+/* --- rooms.c --- */
 
-/* The room as the member `m` sees it, with its last message (render.h).
- * NULL if out of memory or a record is broken. */
-json_t *chat_room_view(struct chat *c, struct chatd_txn *txn,
-                       const json_t *room, const struct chat_member *m);
 /* Answers `status` with the room as uid sees it, or 404 if uid is not a
  * member. Returns CHATD_OK, or a storage status after answering 500. */
 int chat_reply_room(struct chat *c, struct chatd_txn *txn,
@@ -155,6 +158,11 @@ int chat_reply_append_error(struct chat *c, struct chatd_req *req, int rc);
 int chat_append(struct chat *c, struct chatd_txn *txn, const char *type,
                 const char *stream, uint64_t expected_ver, const json_t *data,
                 uint64_t *seq_out);
+/* The same with the data already JSON text (b; CHATD_ENOMEM if it
+ * failed). */
+int chat_append_text(struct chat *c, struct chatd_txn *txn, const char *type,
+                     const char *stream, uint64_t expected_ver,
+                     const struct chat_buf *b, uint64_t *seq_out);
 /* "room:<id>" into buf (at least 8 + CHAT_ID_MAX bytes). */
 #define CHAT_STREAM_MAX (8 + CHAT_ID_MAX)
 char *chat_room_stream(char *buf, const char *room);

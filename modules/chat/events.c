@@ -29,9 +29,31 @@ int chat_append(struct chat *c, struct chatd_txn *txn, const char *type,
     return rc;
 }
 
+int chat_append_text(struct chat *c, struct chatd_txn *txn, const char *type,
+                     const char *stream, uint64_t expected_ver,
+                     const struct chat_buf *b, uint64_t *seq_out)
+{
+    struct chatd_append a = {
+        .size = sizeof(a),
+        .type = type,
+        .stream = stream,
+        .expected_ver = expected_ver,
+        .data = b->p,
+        .data_len = b->len,
+    };
+
+    if (b->failed || b->len == 0)
+        return CHATD_ENOMEM;
+    return c->host->append(txn, &a, seq_out);
+}
+
 char *chat_room_stream(char *buf, const char *room)
 {
-    snprintf(buf, CHAT_STREAM_MAX, "room:%s", room);
+    size_t n = strnlen(room, CHAT_ID_MAX);
+
+    memcpy(buf, "room:", 5);
+    memcpy(buf + 5, room, n);
+    buf[5 + n] = '\0';
     return buf;
 }
 

@@ -173,6 +173,143 @@ int chat_member_decode(const void *data, size_t len, struct chat_member *m)
     return CHATD_OK;
 }
 
+size_t chat_msg_hdr_encode(unsigned char out[CHAT_MSG_HDR_MAX], bool deleted,
+                           const char *sender, size_t sender_len)
+{
+    out[0] = CHAT_MSG_FORMAT;
+    out[1] = deleted ? CHAT_MSG_DELETED : 0;
+    if (sender == NULL) {
+        out[2] = 0xFF;
+        return 3;
+    }
+    out[2] = (unsigned char)sender_len;
+    memcpy(out + 3, sender, sender_len);
+    return 3 + sender_len;
+}
+
+int chat_msg_rec_decode(const void *data, size_t len, struct chat_msg_rec *r)
+{
+    const unsigned char *p = data;
+    size_t slen;
+
+    if (len < 3 || p[0] != CHAT_MSG_FORMAT)
+        return CHATD_EINVAL;
+    r->deleted = (p[1] & CHAT_MSG_DELETED) != 0;
+    slen = p[2] == 0xFF ? 0 : p[2];
+    if (len < 3 + slen)
+        return CHATD_EINVAL;
+    r->sender = p[2] == 0xFF ? NULL : (const char *)p + 3;
+    r->sender_len = slen;
+    r->json = (const char *)p + 3 + slen;
+    r->json_len = len - 3 - slen;
+    return CHATD_OK;
+}
+
+static unsigned char *put_id8(unsigned char *p, const char *s, size_t n)
+{
+    *p++ = (unsigned char)n;
+    memcpy(p, s, n);
+    return p + n;
+}
+
+/* Reads "u8 length, bytes" at *p (end e); false if it does not fit. */
+static bool get_id8(const unsigned char **p, const unsigned char *e,
+                    const char **s, size_t *n)
+{
+    if (*p >= e || (size_t)(e - *p) < 1u + **p)
+        return false;
+    *n = **p;
+    *s = (const char *)*p + 1;
+    *p += 1 + *n;
+    return true;
+}
+
+size_t chat_room_hdr_encode(unsigned char out[CHAT_ROOM_HDR_MAX],
+                            const struct chat_room_rec *r)
+{
+    unsigned char *p = out;
+    unsigned i;
+
+    *p++ = CHAT_ROOM_FORMAT;
+    *p++ = (unsigned char)r->kind;
+    chat_be64_put(p, r->last_seq);
+    chat_be64_put(p + 8, r->ver);
+    chat_be64_put(p + 16, r->member_count);
+    chat_be64_put(p + 24, (uint64_t)r->activity_ms);
+    p += 32;
+    *p++ = (unsigned char)(r->static_len >> 24);
+    *p++ = (unsigned char)(r->static_len >> 16);
+    *p++ = (unsigned char)(r->static_len >> 8);
+    *p++ = (unsigned char)r->static_len;
+    p = put_id8(p, r->creator, r->creator_len);
+    *p++ = (unsigned char)r->n_peers;
+    for (i = 0; i < r->n_peers && i < 2; i++)
+        p = put_id8(p, r->peer[i], r->peer_len[i]);
+    return (size_t)(p - out);
+}
+
+int chat_room_rec_decode(const void *data, size_t len,
+                         struct chat_room_rec *r)
+{
+    const unsigned char *p = data, *e = p + len;
+    unsigned i;
+
+    if (len < 2 + 32 + 4 + 2 || p[0] != CHAT_ROOM_FORMAT)
+        return CHATD_EINVAL;
+    r->kind = p[1];
+    r->last_seq = chat_be64_get(p + 2);
+    r->ver = chat_be64_get(p + 10);
+    r->member_count = chat_be64_get(p + 18);
+    r->activity_ms = (int64_t)chat_be64_get(p + 26);
+    r->static_len = (size_t)p[34] << 24 | (size_t)p[35] << 16 |
+                    (size_t)p[36] << 8 | p[37];
+    p += 38;
+    if (!get_id8(&p, e, &r->creator, &r->creator_len) || p >= e || *p > 2)
+        return CHATD_EINVAL;
+    r->n_peers = *p++;
+    for (i = 0; i < r->n_peers; i++)
+        if (!get_id8(&p, e, &r->peer[i], &r->peer_len[i]))
+            return CHATD_EINVAL;
+    r->json = (const char *)p;
+    r->json_len = (size_t)(e - p);
+    return r->static_len <= r->json_len ? CHATD_OK : CHATD_EINVAL;
+}
+
+size_t chat_idem_encode(unsigned char out[CHAT_IDEM_MAX],
+                        const struct chat_idem *r)
+{
+    chat_be64_put(out, r->seq);
+    chat_be64_put(out + 8, r->digest);
+    memcpy(out + 16, r->room, r->room_len);
+    return 16 + r->room_len;
+}
+
+int chat_idem_decode(const void *data, size_t len, struct chat_idem *r)
+{
+    const unsigned char *p = data;
+
+    if (len < 17)
+        return CHATD_EINVAL;
+    r->seq = chat_be64_get(p);
+    r->digest = chat_be64_get(p + 8);
+    r->room = (const char *)p + 16;
+    r->room_len = len - 16;
+    return CHATD_OK;
+}
+
+int chat_user_decode(const void *data, size_t len, bool *person,
+                     const char **name, size_t *name_len)
+{
+    const unsigned char *p = data;
+
+    if (len < 2 || p[0] > 1)
+        return CHATD_EINVAL;
+    *person = p[0] == 1;
+    *name = (const char *)p + 1;
+    *name_len = len - 1;
+    return CHATD_OK;
+}
+
 static const char b64url[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 #define CURSOR_VERSION 1

@@ -11,15 +11,20 @@
  *    the most recent activity first.
  *
  * Layouts (see README.md for the stores):
- *   users     uid
- *   rooms     room
+ *   users     uid                         -> user record
+ *   rooms     room                        -> room record
  *   members   room \0 uid                -> struct chat_member (32 bytes)
- *   messages  room \0 be64(seq)
- *   inbox     uid \0 be64(~activity) room -> room
+ *   messages  room \0 be64(seq)          -> message record
+ *   inbox     uid \0 be64(~activity) room -> struct chat_member (a copy)
  *   direct    min(a,b) \0 max(a,b) \0 context ("" if none) -> room
  *   blocks    blocker \0 blocked
- *   idem      sender \0 client_msg_id
- *   notices   be64(source event seq)
+ *   idem      sender \0 client_msg_id    -> idem record
+ *   notices   be64(source event seq)     -> be64(seq) room
+ *
+ * Records are a small binary header (what commands decide on, read
+ * without parsing) and, for messages and rooms, the JSON text the API
+ * answers with (render.h). Decoders return pointers into the stored value:
+ * borrowed like the value (until the transaction ends or its next write).
  */
 #ifndef CHAT_KEYS_H
 #define CHAT_KEYS_H
@@ -83,6 +88,74 @@ void chat_member_encode(const struct chat_member *m,
                         unsigned char out[CHAT_MEMBER_LEN]);
 /* CHATD_EINVAL if len is not CHAT_MEMBER_LEN. */
 int chat_member_decode(const void *data, size_t len, struct chat_member *m);
+
+/* Message record: u8 format, u8 flags, u8 sender length (0xFF: no
+ * sender), the sender id, then the message's public JSON text. */
+#define CHAT_MSG_FORMAT 1
+#define CHAT_MSG_DELETED 0x01
+#define CHAT_MSG_HDR_MAX (3 + 254)
+struct chat_msg_rec {
+    bool deleted;
+    const char *sender; /* NULL for a payment notice (no sender) */
+    size_t sender_len;
+    const char *json;   /* the message as the API answers it */
+    size_t json_len;
+};
+/* Writes the header into out and returns its length; sender NULL for
+ * none, else at most 254 bytes (ids are at most 100). */
+size_t chat_msg_hdr_encode(unsigned char out[CHAT_MSG_HDR_MAX], bool deleted,
+                           const char *sender, size_t sender_len);
+/* CHATD_EINVAL if the value is not a message record. */
+int chat_msg_rec_decode(const void *data, size_t len, struct chat_msg_rec *r);
+
+/* Room record: u8 format, u8 kind, be64 last_seq, ver, member_count,
+ * activity_ms, be32 static_len, u8 creator length + creator, u8 number of
+ * peers (2 for a direct room, else 0) + for each u8 length + id; then the
+ * room's JSON as every member sees it, up to (not including) the caller's
+ * part: {"id", ..., "last_activity_at": T  — render.h. Its first
+ * static_len bytes never change after the room is created. */
+#define CHAT_ROOM_FORMAT 1
+#define CHAT_ROOM_HDR_MAX (2 + 8 * 4 + 4 + 1 + 255 + 1 + 2 * (1 + 255))
+struct chat_room_rec {
+    unsigned kind;         /* enum chat_room_kind (validate.h) */
+    uint64_t last_seq;     /* seq of the room's last message, 0 if none */
+    uint64_t ver;          /* the room stream's version: expected_ver */
+    uint64_t member_count;
+    int64_t activity_ms;   /* time of the last message (or creation) */
+    size_t static_len;
+    const char *creator;
+    size_t creator_len;
+    unsigned n_peers;      /* direct rooms: the two members */
+    const char *peer[2];
+    size_t peer_len[2];
+    const char *json;
+    size_t json_len;
+};
+/* Writes the header of r (everything but json) into out; its length. Ids
+ * at most 255 bytes, n_peers at most 2. */
+size_t chat_room_hdr_encode(unsigned char out[CHAT_ROOM_HDR_MAX],
+                            const struct chat_room_rec *r);
+int chat_room_rec_decode(const void *data, size_t len,
+                         struct chat_room_rec *r);
+
+/* Idempotency record of a client_msg_id: be64 seq, be64 digest of the
+ * text (chat_text_digest), the room id. */
+#define CHAT_IDEM_MAX (16 + 255)
+struct chat_idem {
+    uint64_t seq;
+    uint64_t digest;
+    const char *room;
+    size_t room_len;
+};
+size_t chat_idem_encode(unsigned char out[CHAT_IDEM_MAX],
+                        const struct chat_idem *r);
+int chat_idem_decode(const void *data, size_t len, struct chat_idem *r);
+
+/* User record: u8 1 if the account's kind is "user" (a person chat may
+ * put in rooms), else 0; then the user's name as a JSON token (`null` if
+ * identity gave none). */
+int chat_user_decode(const void *data, size_t len, bool *person,
+                     const char **name, size_t *name_len);
 
 /* Inbox cursor: the activity of the last room of a page, as 12 base64url
  * characters (a version byte and the 8-byte seq). `out` holds 13 bytes. */

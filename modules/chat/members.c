@@ -40,27 +40,25 @@ static int reply_member(struct chat *c, struct chatd_txn *txn,
                         struct chatd_req *req, const char *room,
                         const char *uid, unsigned status)
 {
+    struct chat_buf b = {0};
     struct chat_member m;
-    struct chat_key k;
-    json_t *user = NULL;
+    const char *name;
+    size_t len = 0;
     int rc = chat_member_get(c, txn, room, uid, &m);
 
     if (rc != CHATD_OK)
         return chat_reply_status(c, req, rc, "reading a member");
-    chat_key_str(&k, uid);
-    chat_get_json(c, txn, c->st.users, &k, &user);
-    rc = chat_reply(c, req, status, chat_render_member(uid, user, &m));
-    json_decref(user);
-    return rc;
+    name = chat_user_name(c, txn, uid, &len);
+    chat_render_member(&b, uid, name, len, &m);
+    return chat_reply_buf(c, req, status, &b);
 }
 
 /* Loads the room for the caller and refuses direct rooms; answers and
  * returns CHATD_EREJECTED (or a storage status) when it cannot go on. */
 static int group_for_member(struct pair_cmd *a, struct chatd_txn *txn,
-                            struct chatd_req *req, json_t **room)
+                            struct chatd_req *req, struct chat_room_rec *room)
 {
     struct chat_member self;
-    const char *kind;
     int rc = chat_room_for_member(a->c, txn, a->room, a->uid, room, &self);
 
     if (rc == CHATD_ENOTFOUND) {
@@ -69,12 +67,9 @@ static int group_for_member(struct pair_cmd *a, struct chatd_txn *txn,
     }
     if (rc != CHATD_OK)
         return chat_reply_status(a->c, req, rc, "reading a room");
-    kind = json_string_value(json_object_get(*room, "kind"));
-    if (kind != NULL && strcmp(kind, "direct") == 0) {
+    if (room->kind == CHAT_ROOM_DIRECT) {
         a->c->host->reply_error(req, 422, "direct_room",
                                 "the members of a direct room never change");
-        json_decref(*room);
-        *room = NULL;
         return CHATD_EREJECTED;
     }
     return CHATD_OK;
@@ -82,10 +77,9 @@ static int group_for_member(struct pair_cmd *a, struct chatd_txn *txn,
 
 static int append_member_event(struct pair_cmd *a, struct chatd_txn *txn,
                                struct chatd_req *req, const char *type,
-                               const json_t *room)
+                               const struct chat_room_rec *room)
 {
     char stream[CHAT_STREAM_MAX];
-    json_int_t ver = json_integer_value(json_object_get(room, "ver"));
     json_t *d = json_pack("{s:s, s:s, s:s}", "room", a->room, "user",
                           a->target, "by", a->uid);
     int rc;
@@ -93,13 +87,14 @@ static int append_member_event(struct pair_cmd *a, struct chatd_txn *txn,
     if (d == NULL)
         return chat_reply_status(a->c, req, CHATD_ENOMEM, type);
     rc = chat_append(a->c, txn, type, chat_room_stream(stream, a->room),
-                     (uint64_t)ver, d, NULL);
+                     room->ver, d, NULL);
     json_decref(d);
     return rc == CHATD_OK ? rc : chat_reply_append_error(a->c, req, rc);
 }
 
 static int member_add_checks(struct pair_cmd *a, struct chatd_txn *txn,
-                             struct chatd_req *req, const json_t *room)
+                             struct chatd_req *req,
+                             const struct chat_room_rec *room)
 {
     struct chat_member m;
 
@@ -111,8 +106,7 @@ static int member_add_checks(struct pair_cmd *a, struct chatd_txn *txn,
         reply_member(a->c, txn, req, a->room, a->target, 200);
         return CHATD_EREJECTED;
     }
-    if (json_integer_value(json_object_get(room, "member_count")) >=
-        a->c->max_members) {
+    if ((int64_t)room->member_count >= a->c->max_members) {
         a->c->host->reply_error(req, 422, "room_full",
                                 "the room has reached its member limit");
         return CHATD_EREJECTED;
@@ -124,31 +118,31 @@ static int cmd_member_add(void *arg, struct chatd_txn *txn,
                           struct chatd_req *req)
 {
     struct pair_cmd *a = arg;
-    json_t *room = NULL;
+    struct chat_room_rec room;
     int rc = group_for_member(a, txn, req, &room);
 
     if (rc == CHATD_OK)
-        rc = member_add_checks(a, txn, req, room);
+        rc = member_add_checks(a, txn, req, &room);
     if (rc == CHATD_OK)
-        rc = append_member_event(a, txn, req, "chat.member_added", room);
+        rc = append_member_event(a, txn, req, "chat.member_added", &room);
     if (rc == CHATD_OK)
         rc = reply_member(a->c, txn, req, a->room, a->target, 201);
-    json_decref(room);
     return rc == CHATD_EREJECTED ? CHATD_OK : rc;
 }
 
 static int member_remove_checks(struct pair_cmd *a, struct chatd_txn *txn,
-                                struct chatd_req *req, const json_t *room)
+                                struct chatd_req *req,
+                                const struct chat_room_rec *room)
 {
-    const char *creator = json_string_value(json_object_get(room, "created_by"));
     struct chat_member m;
+    bool creator = room->creator_len == strlen(a->uid) &&
+                   memcmp(room->creator, a->uid, room->creator_len) == 0;
 
     if (chat_member_get(a->c, txn, a->room, a->target, &m) != CHATD_OK) {
         a->c->host->reply_error(req, 404, "not_found", "member not found");
         return CHATD_EREJECTED;
     }
-    if (strcmp(a->target, a->uid) != 0 &&
-        (creator == NULL || strcmp(creator, a->uid) != 0)) {
+    if (strcmp(a->target, a->uid) != 0 && !creator) {
         a->c->host->reply_error(req, 403, "forbidden",
                                 "only the room's creator removes others; "
                                 "members may remove themselves");
@@ -161,14 +155,14 @@ static int cmd_member_remove(void *arg, struct chatd_txn *txn,
                              struct chatd_req *req)
 {
     struct pair_cmd *a = arg;
-    json_t *room = NULL, *out;
+    struct chat_room_rec room;
+    json_t *out;
     int rc = group_for_member(a, txn, req, &room);
 
     if (rc == CHATD_OK)
-        rc = member_remove_checks(a, txn, req, room);
+        rc = member_remove_checks(a, txn, req, &room);
     if (rc == CHATD_OK)
-        rc = append_member_event(a, txn, req, "chat.member_removed", room);
-    json_decref(room);
+        rc = append_member_event(a, txn, req, "chat.member_removed", &room);
     if (rc == CHATD_OK) {
         out = json_pack("{s:s, s:s, s:b}", "room", a->room, "user", a->target,
                         "removed", 1);
@@ -213,27 +207,23 @@ void chat_route_member_remove(void *state, struct chatd_req *req)
 }
 
 static int members_render(struct chat *c, struct chatd_txn *txn,
-                          const char *room, json_t *list)
+                          const char *room, struct chat_buf *b)
 {
     char **ids;
-    size_t n, i;
-    json_t *view = NULL;
+    size_t n, i, len;
     int rc = chat_room_member_ids(c, txn, room, &ids, &n);
     struct chat_member m;
-    struct chat_key k;
-    json_t *user;
+    const char *name;
 
     for (i = 0; rc == CHATD_OK && i < n; i++) {
         rc = chat_member_get(c, txn, room, ids[i], &m);
         if (rc != CHATD_OK)
             break;
-        user = NULL;
-        chat_key_str(&k, ids[i]);
-        chat_get_json(c, txn, c->st.users, &k, &user);
-        view = chat_render_member(ids[i], user, &m);
-        json_decref(user);
-        if (view == NULL || json_array_append_new(list, view) != 0)
-            rc = CHATD_ENOMEM;
+        len = 0;
+        name = chat_user_name(c, txn, ids[i], &len);
+        if (i > 0)
+            chat_buf_add(b, ",", 1);
+        chat_render_member(b, ids[i], name, len, &m);
     }
     chat_ids_free(ids);
     return rc;
@@ -245,8 +235,8 @@ void chat_route_member_list(void *state, struct chatd_req *req)
     const char *uid = chat_req_user(c, req);
     const char *room = uid ? chat_req_id(c, req, "room_id", "room") : NULL;
     struct chatd_txn *txn = room ? chat_req_txn(c, req) : NULL;
+    struct chat_buf b = {0};
     struct chat_member self;
-    json_t *list;
     int rc;
 
     if (txn == NULL)
@@ -255,14 +245,15 @@ void chat_route_member_list(void *state, struct chatd_req *req)
         chat_reply_room_404(c, req);
         return;
     }
-    list = json_array();
-    rc = list != NULL ? members_render(c, txn, room, list) : CHATD_ENOMEM;
+    chat_buf_lit(&b, "{\"members\":[");
+    rc = members_render(c, txn, room, &b);
     if (rc != CHATD_OK) {
-        json_decref(list);
+        chat_buf_free(&b);
         chat_reply_status(c, req, rc, "listing members");
         return;
     }
-    chat_reply(c, req, 200, json_pack("{s:o}", "members", list));
+    chat_buf_lit(&b, "]}");
+    chat_reply_buf(c, req, 200, &b);
 }
 
 /* --- blocks --- */

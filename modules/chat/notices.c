@@ -38,10 +38,9 @@ static json_t *notice_text(const struct notice_cmd *a)
 }
 
 static int notice_append(struct notice_cmd *a, struct chatd_txn *txn,
-                         const json_t *room)
+                         const struct chat_room_rec *room)
 {
-    uint64_t seq = (uint64_t)json_integer_value(json_object_get(room, "last_seq")) + 1;
-    uint64_t ver = (uint64_t)json_integer_value(json_object_get(room, "ver"));
+    uint64_t seq = room->last_seq + 1, ver = room->ver;
     char id[24], stream[CHAT_STREAM_MAX];
     json_t *d;
     int rc = chat_new_id(id, "m_");
@@ -63,8 +62,8 @@ static int notice_append(struct notice_cmd *a, struct chatd_txn *txn,
 static int cmd_notice(void *arg, struct chatd_txn *txn, struct chatd_req *req)
 {
     struct notice_cmd *a = arg;
+    struct chat_room_rec room;
     struct chat_key k;
-    json_t *room = NULL;
     int rc;
 
     (void)req;
@@ -84,8 +83,7 @@ static int cmd_notice(void *arg, struct chatd_txn *txn, struct chatd_req *req)
         return CHATD_OK;
     }
     if (rc == CHATD_OK)
-        rc = notice_append(a, txn, room);
-    json_decref(room);
+        rc = notice_append(a, txn, &room);
     return rc;
 }
 

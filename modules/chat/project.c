@@ -5,6 +5,10 @@
  * comes from the event (its data, seq, stream_ver and time_ms), never from
  * a clock or a random source. It also tells the host which users each
  * room event concerns (host->deliver), for the real-time stream.
+ *
+ * What it writes is what the API answers (README.md, "Stores"): messages
+ * and rooms as their final JSON text, next to the small binary headers
+ * the commands decide on.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -25,31 +29,57 @@ uint64_t chat_proj_u64(const json_t *d, const char *key)
 }
 
 int chat_proj_bad(struct chat *c, const struct chatd_event *ev,
-                     const char *why)
+                  const char *why)
 {
     c->host->log(c->mod, CHATD_LOG_ERROR, "event %llu (%s): %s",
                  (unsigned long long)ev->seq, ev->type, why);
     return CHATD_EINVAL;
 }
 
-int chat_proj_set_int(json_t *o, const char *key, int64_t v)
+int chat_proj_room_load(struct chat *c, struct chatd_txn *txn,
+                        const struct chatd_event *ev, const char *room,
+                        struct chat_room_rec *r)
 {
-    return json_object_set_new(o, key, json_integer((json_int_t)v)) == 0
-               ? CHATD_OK
-               : CHATD_ENOMEM;
+    int rc;
+
+    if (!chat_id_valid(room))
+        return chat_proj_bad(c, ev, "no room id");
+    rc = chat_room_get(c, txn, room, r);
+    if (rc == CHATD_ENOTFOUND)
+        return chat_proj_bad(c, ev, "the room does not exist");
+    return rc;
 }
 
-/* Records the room stream version the event produced: commands pass it
- * back as expected_ver (optimistic concurrency on the room). */
-int chat_proj_room_save(struct chat *c, struct chatd_txn *txn, json_t *room,
-                     const struct chatd_event *ev)
+int chat_proj_room_put(struct chat *c, struct chatd_txn *txn,
+                       const struct chatd_event *ev, const char *room,
+                       struct chat_room_rec *r, bool redo,
+                       const char *last_msg, size_t last_len)
 {
+    unsigned char hdr[CHAT_ROOM_HDR_MAX];
+    struct chat_buf b = {0};
     struct chat_key k;
+    size_t n;
+    int rc;
 
-    if (chat_proj_set_int(room, "ver", (int64_t)ev->stream_ver) != CHATD_OK ||
-        chat_key_str(&k, chat_proj_str(room, "id")) != CHATD_OK)
-        return CHATD_ENOMEM;
-    return chat_put_json(c, txn, c->st.rooms, &k, room);
+    r->ver = ev->stream_ver;
+    n = chat_room_hdr_encode(hdr, r);
+    chat_buf_reserve(&b, n + r->json_len + last_len + 160);
+    chat_buf_add(&b, hdr, n);
+    if (redo) {
+        chat_buf_add(&b, r->json, r->static_len);
+        chat_render_room_dynamic(&b, r->member_count, r->last_seq, last_msg,
+                                 last_len, r->activity_ms);
+    } else {
+        chat_buf_add(&b, r->json, r->json_len);
+    }
+    if (b.failed)
+        rc = CHATD_ENOMEM;
+    else if (chat_key_str(&k, room) != CHATD_OK)
+        rc = CHATD_EINVAL;
+    else
+        rc = c->host->put(txn, c->st.rooms, k.b, k.len, b.p, b.len);
+    chat_buf_free(&b);
+    return rc;
 }
 
 static int deliver_all(struct chat *c, struct chatd_txn *txn,
@@ -64,7 +94,7 @@ static int deliver_all(struct chat *c, struct chatd_txn *txn,
 }
 
 int chat_proj_deliver_room(struct chat *c, struct chatd_txn *txn,
-                        const char *room)
+                           const char *room)
 {
     char **ids;
     size_t n;
@@ -77,18 +107,8 @@ int chat_proj_deliver_room(struct chat *c, struct chatd_txn *txn,
     return rc;
 }
 
-int chat_proj_inbox_put(struct chat *c, struct chatd_txn *txn, const char *uid,
-                     uint64_t activity, const char *room)
-{
-    struct chat_key k;
-
-    if (chat_key_inbox(&k, uid, activity, room) != CHATD_OK)
-        return CHATD_EINVAL;
-    return c->host->put(txn, c->st.inbox, k.b, k.len, room, strlen(room));
-}
-
-int chat_proj_inbox_del(struct chat *c, struct chatd_txn *txn, const char *uid,
-                     uint64_t activity, const char *room)
+int chat_proj_inbox_del(struct chat *c, struct chatd_txn *txn,
+                        const char *uid, uint64_t activity, const char *room)
 {
     struct chat_key k;
     int rc;
@@ -110,17 +130,30 @@ static int member_join(struct chat *c, struct chatd_txn *txn,
         .unread = 0,
         .activity = ev->seq,
     };
-    int rc = chat_member_put(c, txn, room, uid, &m);
 
-    return rc != CHATD_OK ? rc : chat_proj_inbox_put(c, txn, uid, ev->seq, room);
+    return chat_member_put(c, txn, room, uid, &m);
+}
+
+/* The user's name as the JSON token the member list answers with. */
+static char *name_token(const json_t *d, size_t *len)
+{
+    const json_t *name = json_object_get(d, "name");
+    char *s = name != NULL ? json_dumps(name, JSON_COMPACT | JSON_ENCODE_ANY)
+                           : strdup("null");
+
+    if (s != NULL)
+        *len = strlen(s);
+    return s;
 }
 
 static int on_user_created(struct chat *c, struct chatd_txn *txn,
                            const struct chatd_event *ev, const json_t *d)
 {
     const char *id = chat_proj_str(d, "id"), *kind = chat_proj_str(d, "kind");
+    struct chat_buf b = {0};
     struct chat_key k;
-    json_t *rec;
+    size_t len = 0;
+    char *name;
     int rc;
 
     /* Another module's event: a shape we do not understand is skipped
@@ -132,38 +165,18 @@ static int on_user_created(struct chat *c, struct chatd_txn *txn,
                      (unsigned long long)ev->seq);
         return CHATD_OK;
     }
-    rec = json_pack("{s:O?, s:s}", "name", json_object_get(d, "name"), "kind",
-                    kind);
-    if (rec == NULL || chat_key_str(&k, id) != CHATD_OK) {
-        json_decref(rec);
+    name = name_token(d, &len);
+    if (name == NULL)
         return CHATD_ENOMEM;
-    }
-    rc = chat_put_json(c, txn, c->st.users, &k, rec);
-    json_decref(rec);
+    chat_buf_add(&b, strcmp(kind, "user") == 0 ? "\1" : "\0", 1);
+    chat_buf_add(&b, name, len);
+    free(name);
+    if (b.failed || chat_key_str(&k, id) != CHATD_OK)
+        rc = CHATD_ENOMEM;
+    else
+        rc = c->host->put(txn, c->st.users, k.b, k.len, b.p, b.len);
+    chat_buf_free(&b);
     return rc;
-}
-
-static json_t *room_record(const struct chatd_event *ev, const json_t *d)
-{
-    json_t *members = json_object_get(d, "members");
-    bool direct = strcmp(chat_proj_str(d, "kind"), "direct") == 0;
-    json_t *rec;
-
-    rec = json_pack("{s:O, s:O, s:O?, s:O?, s:O, s:I, s:I, s:i, s:I, s:I}",
-                    "id", json_object_get(d, "room"), "kind",
-                    json_object_get(d, "kind"), "title",
-                    json_object_get(d, "title"), "context",
-                    json_object_get(d, "context"), "created_by",
-                    json_object_get(d, "created_by"), "created_ms",
-                    (json_int_t)ev->time_ms, "member_count",
-                    (json_int_t)json_array_size(members), "last_seq", 0,
-                    "ver", (json_int_t)ev->stream_ver, "activity_ms",
-                    (json_int_t)ev->time_ms);
-    if (rec != NULL && direct && json_object_set(rec, "members", members)) {
-        json_decref(rec);
-        return NULL;
-    }
-    return rec;
 }
 
 static int direct_put(struct chat *c, struct chatd_txn *txn, const json_t *d)
@@ -179,117 +192,207 @@ static int direct_put(struct chat *c, struct chatd_txn *txn, const json_t *d)
     return c->host->put(txn, c->st.direct, k.b, k.len, room, strlen(room));
 }
 
+/* The room's member ids, checked, into ids[] (at most max). */
+static bool member_list(const json_t *members, const char **ids, size_t max)
+{
+    const json_t *m;
+    size_t i;
+
+    if (json_array_size(members) > max)
+        return false;
+    json_array_foreach(members, i, m) {
+        ids[i] = json_string_value(m);
+        if (!chat_id_valid(ids[i]))
+            return false;
+    }
+    return true;
+}
+
+/* The new room's record: its JSON as members see it, and the header. */
+static int room_create_put(struct chat *c, struct chatd_txn *txn,
+                           const struct chatd_event *ev, const json_t *d,
+                           const char *const *ids, size_t n)
+{
+    const json_t *title = json_object_get(d, "title");
+    const json_t *context = json_object_get(d, "context");
+    bool direct = strcmp(chat_proj_str(d, "kind"), "direct") == 0;
+    struct chat_room_static st = {
+        .id = chat_proj_str(d, "room"),
+        .kind = chat_proj_str(d, "kind"),
+        .created_by = chat_proj_str(d, "created_by"),
+        .title = json_string_value(title),
+        .title_len = json_string_length(title),
+        .context = json_string_value(context),
+        .context_len = json_string_length(context),
+        .created_ms = ev->time_ms,
+        .members = direct ? ids : NULL,
+        .n_members = direct ? n : 0,
+    };
+    struct chat_room_rec r = {
+        .kind = direct ? CHAT_ROOM_DIRECT : CHAT_ROOM_GROUP,
+        .member_count = n,
+        .activity_ms = ev->time_ms,
+        .creator = st.created_by,
+        .creator_len = strlen(st.created_by),
+        .n_peers = direct ? 2 : 0,
+    };
+    struct chat_buf b = {0};
+    size_t i;
+    int rc;
+
+    for (i = 0; i < r.n_peers; i++) {
+        r.peer[i] = ids[i];
+        r.peer_len[i] = strlen(ids[i]);
+    }
+    chat_render_room_static(&b, &st);
+    r.json = b.p;
+    r.json_len = r.static_len = b.len;
+    rc = b.failed ? CHATD_ENOMEM
+                  : chat_proj_room_put(c, txn, ev, st.id, &r, true, NULL, 0);
+    chat_buf_free(&b);
+    return rc;
+}
+
 static int on_room_created(struct chat *c, struct chatd_txn *txn,
                            const struct chatd_event *ev, const json_t *d)
 {
-    const json_t *members = json_object_get(d, "members"), *m;
-    const char *room = chat_proj_str(d, "room"), *kind = chat_proj_str(d, "kind");
-    json_t *rec;
-    size_t i;
+    const json_t *members = json_object_get(d, "members");
+    const char *room = chat_proj_str(d, "room");
+    const char *kind = chat_proj_str(d, "kind");
+    const char **ids;
+    size_t i, n = json_array_size(members);
     int rc;
 
     if (!chat_id_valid(room) || kind == NULL || !json_is_array(members))
         return chat_proj_bad(c, ev, "needs room, kind and members");
-    if (strcmp(kind, "direct") == 0 && json_array_size(members) != 2)
+    if (strcmp(kind, "direct") == 0 && n != 2)
         return chat_proj_bad(c, ev, "a direct room has two members");
-    rec = room_record(ev, d);
-    if (rec == NULL)
+    if (!chat_id_valid(chat_proj_str(d, "created_by")))
         return chat_proj_bad(c, ev, "incomplete room");
-    rc = chat_proj_room_save(c, txn, rec, ev);
-    json_decref(rec);
-    json_array_foreach(members, i, m) {
-        if (rc == CHATD_OK && !chat_id_valid(json_string_value(m)))
-            rc = chat_proj_bad(c, ev, "a member is not a user id");
-        if (rc == CHATD_OK)
-            rc = member_join(c, txn, room, json_string_value(m), 0, ev);
-    }
+    ids = calloc(n + 1, sizeof(*ids));
+    if (ids == NULL)
+        return CHATD_ENOMEM;
+    if (!member_list(members, ids, n))
+        rc = chat_proj_bad(c, ev, "a member is not a user id");
+    else
+        rc = room_create_put(c, txn, ev, d, ids, n);
+    for (i = 0; i < n && rc == CHATD_OK; i++)
+        rc = member_join(c, txn, room, ids[i], 0, ev);
+    free(ids);
     if (rc == CHATD_OK && strcmp(kind, "direct") == 0)
         rc = direct_put(c, txn, d);
     return rc == CHATD_OK ? chat_proj_deliver_room(c, txn, room) : rc;
 }
 
-/* Loads the room an event names; a missing room is a broken log. */
-int chat_proj_event_room(struct chat *c, struct chatd_txn *txn,
-                      const struct chatd_event *ev, const json_t *d,
-                      json_t **room)
+/* Stores room r again after its member count changed: the last message
+ * is part of the rendered room, so it is read to render it again. */
+static int room_recount(struct chat *c, struct chatd_txn *txn,
+                        const struct chatd_event *ev, const char *room,
+                        struct chat_room_rec *r)
 {
-    const char *id = chat_proj_str(d, "room");
-    int rc;
+    struct chat_msg_rec last = {0};
+    int rc = CHATD_OK;
 
-    if (!chat_id_valid(id))
-        return chat_proj_bad(c, ev, "no room id");
-    rc = chat_room_get(c, txn, id, room);
+    if (r->last_seq > 0)
+        rc = chat_message_get(c, txn, room, r->last_seq, &last);
     if (rc == CHATD_ENOTFOUND)
-        return chat_proj_bad(c, ev, "the room does not exist");
-    return rc;
+        rc = chat_proj_bad(c, ev, "the room's last message is missing");
+    if (rc != CHATD_OK)
+        return rc;
+    return chat_proj_room_put(c, txn, ev, room, r, true, last.json,
+                              last.json_len);
 }
 
 static int on_member_added(struct chat *c, struct chatd_txn *txn,
                            const struct chatd_event *ev, const json_t *d)
 {
-    const char *uid = chat_proj_str(d, "user"), *room_id = chat_proj_str(d, "room");
-    json_t *room = NULL;
+    const char *uid = chat_proj_str(d, "user");
+    const char *room = chat_proj_str(d, "room");
+    struct chat_room_rec r;
     int rc;
 
     if (!chat_id_valid(uid))
         return chat_proj_bad(c, ev, "no user id");
-    rc = chat_proj_event_room(c, txn, ev, d, &room);
+    rc = chat_proj_room_load(c, txn, ev, room, &r);
     if (rc != CHATD_OK)
         return rc;
-    rc = chat_proj_set_int(room, "member_count",
-                 (int64_t)chat_proj_u64(room, "member_count") + 1);
-    if (rc == CHATD_OK)
-        rc = chat_proj_room_save(c, txn, room, ev);
+    r.member_count++;
+    rc = room_recount(c, txn, ev, room, &r);
     /* Joining makes nothing unread: the read position starts at the
      * room's last message. */
     if (rc == CHATD_OK)
-        rc = member_join(c, txn, room_id, uid, chat_proj_u64(room, "last_seq"), ev);
-    json_decref(room);
-    return rc == CHATD_OK ? chat_proj_deliver_room(c, txn, room_id) : rc;
+        rc = member_join(c, txn, room, uid, r.last_seq, ev);
+    return rc == CHATD_OK ? chat_proj_deliver_room(c, txn, room) : rc;
 }
 
 static int on_member_removed(struct chat *c, struct chatd_txn *txn,
                              const struct chatd_event *ev, const json_t *d)
 {
-    const char *uid = chat_proj_str(d, "user"), *room_id = chat_proj_str(d, "room");
+    const char *uid = chat_proj_str(d, "user");
+    const char *room = chat_proj_str(d, "room");
+    struct chat_room_rec r;
     struct chat_member m;
     struct chat_key k;
-    json_t *room = NULL;
     int rc;
 
     if (!chat_id_valid(uid))
         return chat_proj_bad(c, ev, "no user id");
-    rc = chat_proj_event_room(c, txn, ev, d, &room);
-    if (rc == CHATD_OK && chat_member_get(c, txn, room_id, uid, &m) != 0)
+    rc = chat_proj_room_load(c, txn, ev, room, &r);
+    if (rc == CHATD_OK && chat_member_get(c, txn, room, uid, &m) != 0)
         rc = chat_proj_bad(c, ev, "the user is not a member");
+    if (rc != CHATD_OK)
+        return rc;
+    r.member_count = r.member_count > 0 ? r.member_count - 1 : 0;
+    rc = room_recount(c, txn, ev, room, &r);
     if (rc == CHATD_OK)
-        rc = chat_proj_inbox_del(c, txn, uid, m.activity, room_id);
-    if (rc == CHATD_OK && chat_key_pair(&k, room_id, uid) == CHATD_OK)
+        rc = chat_proj_inbox_del(c, txn, uid, m.activity, room);
+    if (rc == CHATD_OK && chat_key_pair(&k, room, uid) == CHATD_OK)
         rc = c->host->del(txn, c->st.members, k.b, k.len);
     if (rc == CHATD_OK)
-        rc = chat_proj_set_int(room, "member_count",
-                     (int64_t)chat_proj_u64(room, "member_count") - 1);
-    if (rc == CHATD_OK)
-        rc = chat_proj_room_save(c, txn, room, ev);
-    json_decref(room);
-    if (rc == CHATD_OK)
         rc = c->host->deliver(txn, uid);
-    return rc == CHATD_OK ? chat_proj_deliver_room(c, txn, room_id) : rc;
+    return rc == CHATD_OK ? chat_proj_deliver_room(c, txn, room) : rc;
 }
 
-static const apply_fn *lookup(const char *type);
+static const struct handler {
+    const char *type;
+    apply_fn fn;      /* rare events: given the parsed data */
+    apply_raw_fn raw; /* frequent ones: they scan ev->data */
+} handlers[] = {
+    {"identity.user_created", on_user_created, NULL},
+    {"chat.room_created", on_room_created, NULL},
+    {"chat.member_added", on_member_added, NULL},
+    {"chat.member_removed", on_member_removed, NULL},
+    {"chat.message_posted", NULL, chat_on_message_posted},
+    {"chat.message_edited", NULL, chat_on_message_edited},
+    {"chat.message_deleted", NULL, chat_on_message_deleted},
+    {"chat.read_marked", NULL, chat_on_read_marked},
+    {"chat.user_blocked", chat_on_user_blocked, NULL},
+    {"chat.user_unblocked", chat_on_user_unblocked, NULL},
+};
+
+static const struct handler *lookup(const char *type)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
+        if (strcmp(handlers[i].type, type) == 0)
+            return &handlers[i];
+    return NULL;
+}
 
 int chat_project(void *state, struct chatd_txn *txn,
                  const struct chatd_event *ev)
 {
     struct chat *c = state;
-    const apply_fn *fn = lookup(ev->type);
+    const struct handler *h = lookup(ev->type);
     json_error_t jerr;
     json_t *d;
     int rc;
 
-    if (fn == NULL)
+    if (h == NULL)
         return CHATD_OK;
+    if (h->raw != NULL)
+        return h->raw(c, txn, ev);
     d = json_loadb(ev->data, ev->data_len, 0, &jerr);
     if (!json_is_object(d)) {
         json_decref(d);
@@ -297,33 +400,7 @@ int chat_project(void *state, struct chatd_txn *txn,
             return CHATD_OK;
         return chat_proj_bad(c, ev, "data is not a JSON object");
     }
-    rc = (*fn)(c, txn, ev, d);
+    rc = h->fn(c, txn, ev, d);
     json_decref(d);
     return rc;
-}
-
-static const struct {
-    const char *type;
-    apply_fn fn;
-} handlers[] = {
-    {"identity.user_created", on_user_created},
-    {"chat.room_created", on_room_created},
-    {"chat.member_added", on_member_added},
-    {"chat.member_removed", on_member_removed},
-    {"chat.message_posted", chat_on_message_posted},
-    {"chat.message_edited", chat_on_message_edited},
-    {"chat.message_deleted", chat_on_message_deleted},
-    {"chat.read_marked", chat_on_read_marked},
-    {"chat.user_blocked", chat_on_user_blocked},
-    {"chat.user_unblocked", chat_on_user_unblocked},
-};
-
-static const apply_fn *lookup(const char *type)
-{
-    size_t i;
-
-    for (i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
-        if (strcmp(handlers[i].type, type) == 0)
-            return &handlers[i].fn;
-    return NULL;
 }

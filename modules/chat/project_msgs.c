@@ -1,243 +1,360 @@
-/* The projection of messages, read marks and blocks (see project.c). */
-#include <inttypes.h>
-#include <stdio.h>
+/* The projection of messages, read marks and blocks (see project.c).
+ *
+ * Messages are the hot path of the writer: their events are scanned in
+ * place (no JSON tree), each message is rendered once into its final JSON
+ * text, and the room record, whose JSON carries the last message, is
+ * rendered again with it. Per member, a message costs one member record,
+ * one inbox move and one deliver. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "project.h"
 
-static json_t *message_record(const struct chatd_event *ev, const json_t *d)
-{
-    const json_t *cmid = json_object_get(d, "client_msg_id");
-    const json_t *payment = json_object_get(d, "payment");
-    json_t *rec;
+/* Members of chat.message_posted / _edited / _deleted data. */
+enum { EV_ROOM, EV_ID, EV_SEQ, EV_SENDER, EV_KIND, EV_TEXT, EV_CMID,
+       EV_PAYMENT, EV_SOURCE, EV_N };
+static const char *const ev_keys[] = {
+    "room", "id", "seq", "sender", "kind", "text", "client_msg_id",
+    "payment", "source_seq", NULL,
+};
 
-    rec = json_pack("{s:O, s:O, s:O?, s:O, s:O, s:I}", "id",
-                    json_object_get(d, "id"), "seq", json_object_get(d, "seq"),
-                    "sender", json_object_get(d, "sender"), "kind",
-                    json_object_get(d, "kind"), "text",
-                    json_object_get(d, "text"), "created_ms",
-                    (json_int_t)ev->time_ms);
-    if (rec == NULL)
-        return NULL;
-    if ((json_is_string(cmid) &&
-         json_object_set(rec, "client_msg_id", (json_t *)cmid) != 0) ||
-        (json_is_object(payment) &&
-         json_object_set(rec, "payment", (json_t *)payment) != 0)) {
-        json_decref(rec);
-        return NULL;
-    }
-    return rec;
+/* Members of a stored message's JSON (render.h). */
+enum { SM_ID, SM_ROOM, SM_SENDER, SM_KIND, SM_TEXT, SM_CREATED, SM_EDITED,
+       SM_CMID, SM_PAYMENT, SM_N };
+static const char *const sm_keys[] = {
+    "id", "room", "sender", "kind", "text", "created_at", "edited_at",
+    "client_msg_id", "payment", NULL,
+};
+
+/* A message event's data, scanned. */
+struct msg_ev {
+    struct chat_jval v[EV_N];
+    char room[CHAT_ID_MAX + 1];
+    char sender[CHAT_ID_MAX + 1]; /* "" if none */
+    uint64_t seq;
+};
+
+static int msg_ev_scan(struct chat *c, const struct chatd_event *ev,
+                       struct msg_ev *m)
+{
+    if (chat_json_fields(ev->data, ev->data_len, ev_keys, m->v) != CHATD_OK)
+        return chat_proj_bad(c, ev, "data is not a JSON object");
+    if (!chat_jval_id(&m->v[EV_ROOM], m->room, sizeof(m->room)))
+        return chat_proj_bad(c, ev, "no room id");
+    if (!chat_jval_u64(&m->v[EV_SEQ], &m->seq))
+        m->seq = 0;
+    m->sender[0] = '\0';
+    if (m->v[EV_SENDER].type == CHAT_J_STR &&
+        !chat_jval_id(&m->v[EV_SENDER], m->sender, sizeof(m->sender)))
+        return chat_proj_bad(c, ev, "the sender is not a user id");
+    return CHATD_OK;
 }
 
-/* sender \0 client_msg_id -> {"room", "seq", "digest"}: a retry with the
- * same id is answered from here. The text is kept only as a digest, so a
- * deleted message leaves no copy of its text. */
-static int idem_put(struct chat *c, struct chatd_txn *txn, const json_t *d,
-                    const char *room, uint64_t seq)
+/* `"<time>"` of ms into out (at least CHAT_TIME_LEN + 2 bytes), as a
+ * token. */
+static struct chat_jval time_token(int64_t ms, char *out)
 {
-    const char *sender = chat_proj_str(d, "sender");
-    const char *cmid = chat_proj_str(d, "client_msg_id");
-    const json_t *text = json_object_get(d, "text");
-    char digest[17];
-    struct chat_key k;
-    json_t *rec;
-    int rc;
+    struct chat_jval v = {out, 0, CHAT_J_STR};
 
-    if (sender == NULL || cmid == NULL)
-        return CHATD_OK;
-    if (chat_key_pair(&k, sender, cmid) != CHATD_OK)
-        return CHATD_EINVAL;
-    snprintf(digest, sizeof(digest), "%016" PRIx64,
-             chat_text_digest(json_string_value(text),
-                              json_string_length(text)));
-    rec = json_pack("{s:s, s:I, s:s}", "room", room, "seq", (json_int_t)seq,
-                    "digest", digest);
-    if (rec == NULL)
+    out[0] = '"';
+    chat_format_time(ms, out + 1);
+    v.len = strlen(out);
+    out[v.len++] = '"';
+    return v;
+}
+
+/* The message record: header (deleted flag, sender) and JSON. */
+static int message_render(struct chat_buf *b, const struct chat_msg_view *v,
+                          const char *sender)
+{
+    unsigned char hdr[CHAT_MSG_HDR_MAX];
+
+    chat_buf_add(b, hdr,
+                 chat_msg_hdr_encode(hdr, v->deleted, sender,
+                                     sender ? strlen(sender) : 0));
+    return chat_render_message(b, v);
+}
+
+static int message_put(struct chat *c, struct chatd_txn *txn,
+                       const char *room, uint64_t seq,
+                       const struct chat_buf *b)
+{
+    struct chat_key k;
+
+    if (b->failed)
         return CHATD_ENOMEM;
-    rc = chat_put_json(c, txn, c->st.idem, &k, rec);
-    json_decref(rec);
-    return rc;
+    if (chat_key_message(&k, room, seq) != CHATD_OK)
+        return CHATD_EINVAL;
+    return c->host->put(txn, c->st.messages, k.b, k.len, b->p, b->len);
 }
 
-/* be64(source event seq) -> {"room", "seq"}: a notice delivered again by
- * the payment subscriber appends nothing (notices.c). */
-static int notice_put(struct chat *c, struct chatd_txn *txn, const json_t *d,
-                      const char *room, uint64_t seq)
+/* sender \0 client_msg_id -> idem record: a retry with the same id is
+ * answered from here. The text is kept only as a digest, so a deleted
+ * message leaves no copy of its text. */
+static int idem_put(struct chat *c, struct chatd_txn *txn,
+                    const struct msg_ev *m)
 {
-    uint64_t source = chat_proj_u64(d, "source_seq");
+    unsigned char val[CHAT_IDEM_MAX];
+    struct chat_idem rec = {.seq = m->seq, .room = m->room,
+                            .room_len = strlen(m->room)};
+    char cmid[CHAT_CMID_MAX + 1];
     struct chat_key k;
-    json_t *rec;
+    size_t n;
     int rc;
 
-    if (source == 0)
+    if (m->sender[0] == '\0' || m->v[EV_CMID].type != CHAT_J_STR)
+        return CHATD_OK;
+    if (chat_jval_str(&m->v[EV_CMID], cmid, CHAT_CMID_MAX, &n) != CHATD_OK)
+        return CHATD_EINVAL;
+    cmid[n] = '\0';
+    rc = chat_jval_digest(&m->v[EV_TEXT], &rec.digest);
+    if (rc != CHATD_OK)
+        return rc;
+    if (chat_key_pair(&k, m->sender, cmid) != CHATD_OK)
+        return CHATD_EINVAL;
+    n = chat_idem_encode(val, &rec);
+    return c->host->put(txn, c->st.idem, k.b, k.len, val, n);
+}
+
+/* be64(source event seq) -> be64(seq) room: a notice delivered again by
+ * the payment subscriber appends nothing (notices.c). */
+static int notice_put(struct chat *c, struct chatd_txn *txn,
+                      const struct msg_ev *m)
+{
+    unsigned char val[8 + CHAT_ID_MAX];
+    size_t n = strlen(m->room);
+    uint64_t source = 0;
+    struct chat_key k;
+
+    if (!chat_jval_u64(&m->v[EV_SOURCE], &source) || source == 0)
         return CHATD_OK;
     chat_key_u64(&k, source);
-    rec = json_pack("{s:s, s:I}", "room", room, "seq", (json_int_t)seq);
-    if (rec == NULL)
+    chat_be64_put(val, m->seq);
+    memcpy(val + 8, m->room, n);
+    return c->host->put(txn, c->st.notices, k.b, k.len, val, 8 + n);
+}
+
+/* The members of a room with their records, copied (the fan-out writes
+ * to the stores the cursor reads). */
+struct roster {
+    struct chat_buf ids; /* NUL-terminated uids, one after the other */
+    struct chat_buf recs; /* struct chat_member[n] */
+    size_t n;
+};
+
+static int roster_load(struct chat *c, struct chatd_txn *txn,
+                       const char *room, struct roster *r)
+{
+    struct chatd_cursor *cur;
+    struct chatd_val k, v;
+    struct chat_key prefix;
+    struct chat_member m;
+    const char *uid;
+    size_t ulen;
+    int rc;
+
+    if (chat_key_prefix(&prefix, room) != CHATD_OK)
+        return CHATD_EINVAL;
+    rc = c->host->cursor_open(txn, c->st.members, &cur);
+    if (rc != CHATD_OK)
+        return rc;
+    rc = c->host->cursor_seek(cur, CHATD_SEEK_GE, prefix.b, prefix.len, &k, &v);
+    while (rc == CHATD_OK && chat_key_has_prefix(k.data, k.len, &prefix)) {
+        if (chat_key_member_uid(k.data, k.len, prefix.len, &uid, &ulen) != 0 ||
+            chat_member_decode(v.data, v.len, &m) != CHATD_OK) {
+            rc = CHATD_EIO;
+            break;
+        }
+        chat_buf_add(&r->ids, uid, ulen);
+        chat_buf_add(&r->ids, "", 1);
+        chat_buf_add(&r->recs, &m, sizeof(m));
+        r->n++;
+        rc = c->host->cursor_step(cur, 1, &k, &v);
+    }
+    c->host->cursor_close(cur);
+    if (r->ids.failed || r->recs.failed)
         return CHATD_ENOMEM;
-    rc = chat_put_json(c, txn, c->st.notices, &k, rec);
-    json_decref(rec);
-    return rc;
+    return rc == CHATD_ENOTFOUND ? CHATD_OK : rc;
 }
 
 /* The message is the room's latest activity for every member: each
  * member's inbox entry moves to the top and, for everyone but the sender,
  * one more message is unread. */
-static int fan_out_one(struct chat *c, struct chatd_txn *txn,
-                       const struct chatd_event *ev, const char *room,
-                       const char *uid, const char *sender)
-{
-    struct chat_member m;
-    int rc = chat_member_get(c, txn, room, uid, &m);
-
-    if (rc == CHATD_OK)
-        rc = chat_proj_inbox_del(c, txn, uid, m.activity, room);
-    if (rc != CHATD_OK)
-        return rc;
-    m.activity = ev->seq;
-    if (sender == NULL || strcmp(uid, sender) != 0)
-        m.unread++;
-    rc = chat_member_put(c, txn, room, uid, &m);
-    if (rc == CHATD_OK)
-        rc = chat_proj_inbox_put(c, txn, uid, ev->seq, room);
-    return rc == CHATD_OK ? c->host->deliver(txn, uid) : rc;
-}
-
 static int fan_out(struct chat *c, struct chatd_txn *txn,
-                   const struct chatd_event *ev, const char *room,
-                   const char *sender)
+                   const struct chatd_event *ev, const struct msg_ev *msg)
 {
-    char **ids;
-    size_t n, i;
-    int rc = chat_room_member_ids(c, txn, room, &ids, &n);
+    struct roster r = {{0}, {0}, 0};
+    struct chat_member *m;
+    const char *uid;
+    size_t i;
+    int rc = roster_load(c, txn, msg->room, &r);
 
-    for (i = 0; rc == CHATD_OK && i < n; i++)
-        rc = fan_out_one(c, txn, ev, room, ids[i], sender);
-    chat_ids_free(ids);
+    uid = r.ids.p;
+    for (i = 0; rc == CHATD_OK && i < r.n; i++, uid += strlen(uid) + 1) {
+        m = (struct chat_member *)(void *)r.recs.p + i;
+        rc = chat_proj_inbox_del(c, txn, uid, m->activity, msg->room);
+        m->activity = ev->seq;
+        if (strcmp(uid, msg->sender) != 0)
+            m->unread++;
+        if (rc == CHATD_OK)
+            rc = chat_member_put(c, txn, msg->room, uid, m);
+        if (rc == CHATD_OK)
+            rc = c->host->deliver(txn, uid);
+    }
+    chat_buf_free(&r.ids);
+    chat_buf_free(&r.recs);
     return rc;
 }
 
-static int message_store(struct chat *c, struct chatd_txn *txn,
-                         const struct chatd_event *ev, const json_t *d,
-                         const char *room, uint64_t seq)
+/* Renders the new message and the room record that now ends with it. */
+static int posted_render(const struct chatd_event *ev,
+                         const struct msg_ev *m, struct chat_buf *msg)
 {
-    json_t *rec = message_record(ev, d);
-    struct chat_key k;
-    int rc;
+    char created[CHAT_TIME_LEN + 2];
+    struct chat_msg_view v = {
+        .id = m->v[EV_ID],
+        .room = m->v[EV_ROOM],
+        .sender = m->v[EV_SENDER],
+        .kind = m->v[EV_KIND],
+        .text = m->v[EV_TEXT],
+        .created_at = time_token(ev->time_ms, created),
+        .seq = m->seq,
+    };
 
-    if (rec == NULL)
-        return chat_proj_bad(c, ev, "incomplete message");
-    rc = chat_key_message(&k, room, seq);
-    if (rc == CHATD_OK)
-        rc = chat_put_json(c, txn, c->st.messages, &k, rec);
-    json_decref(rec);
-    return rc;
+    if (m->v[EV_CMID].type == CHAT_J_STR)
+        v.client_msg_id = m->v[EV_CMID];
+    if (m->v[EV_PAYMENT].type == CHAT_J_OBJ)
+        v.payment = m->v[EV_PAYMENT];
+    if (m->v[EV_KIND].type == CHAT_J_NONE || m->v[EV_TEXT].type == CHAT_J_NONE)
+        return CHATD_EINVAL;
+    return message_render(msg, &v, m->sender[0] ? m->sender : NULL);
 }
 
 int chat_on_message_posted(struct chat *c, struct chatd_txn *txn,
-                           const struct chatd_event *ev, const json_t *d)
+                           const struct chatd_event *ev)
 {
-    const char *room_id = chat_proj_str(d, "room");
-    uint64_t seq = chat_proj_u64(d, "seq");
-    json_t *room = NULL;
-    int rc = chat_proj_event_room(c, txn, ev, d, &room);
+    struct chat_buf msg = {0};
+    struct chat_room_rec r;
+    struct chat_msg_rec rec;
+    struct msg_ev m;
+    int rc = msg_ev_scan(c, ev, &m);
 
+    if (rc == CHATD_OK)
+        rc = chat_proj_room_load(c, txn, ev, m.room, &r);
     if (rc != CHATD_OK)
         return rc;
-    if (seq != chat_proj_u64(room, "last_seq") + 1) {
-        json_decref(room);
+    if (m.seq != r.last_seq + 1)
         return chat_proj_bad(c, ev, "seq does not follow the room's last");
+    if (posted_render(ev, &m, &msg) != CHATD_OK || msg.failed) {
+        chat_buf_free(&msg);
+        return msg.failed ? CHATD_ENOMEM
+                          : chat_proj_bad(c, ev, "incomplete message");
     }
-    rc = message_store(c, txn, ev, d, room_id, seq);
+    chat_msg_rec_decode(msg.p, msg.len, &rec);
+    r.last_seq = m.seq;
+    r.activity_ms = ev->time_ms;
+    /* r points into the stored room: it is rendered (copied) first */
+    rc = chat_proj_room_put(c, txn, ev, m.room, &r, true, rec.json,
+                            rec.json_len);
     if (rc == CHATD_OK)
-        rc = chat_proj_set_int(room, "last_seq", (int64_t)seq);
+        rc = message_put(c, txn, m.room, m.seq, &msg);
+    chat_buf_free(&msg);
     if (rc == CHATD_OK)
-        rc = chat_proj_set_int(room, "activity_ms", ev->time_ms);
+        rc = idem_put(c, txn, &m);
     if (rc == CHATD_OK)
-        rc = chat_proj_room_save(c, txn, room, ev);
-    json_decref(room);
-    if (rc == CHATD_OK)
-        rc = idem_put(c, txn, d, room_id, seq);
-    if (rc == CHATD_OK)
-        rc = notice_put(c, txn, d, room_id, seq);
-    return rc == CHATD_OK
-               ? fan_out(c, txn, ev, room_id, chat_proj_str(d, "sender"))
-               : rc;
+        rc = notice_put(c, txn, &m);
+    return rc == CHATD_OK ? fan_out(c, txn, ev, &m) : rc;
 }
 
-/* Applies `change` to the stored message the event names, then records the
- * room's stream version and tells every member. */
+/* The stored message as its parts (tokens into the stored JSON). */
+static int stored_view(const struct chat_msg_rec *rec, uint64_t seq,
+                       struct chat_msg_view *v)
+{
+    struct chat_jval f[SM_N];
+
+    if (chat_json_fields(rec->json, rec->json_len, sm_keys, f) != CHATD_OK)
+        return CHATD_EIO;
+    *v = (struct chat_msg_view){
+        .id = f[SM_ID], .room = f[SM_ROOM], .sender = f[SM_SENDER],
+        .kind = f[SM_KIND], .text = f[SM_TEXT], .created_at = f[SM_CREATED],
+        .edited_at = f[SM_EDITED], .client_msg_id = f[SM_CMID],
+        .payment = f[SM_PAYMENT], .seq = seq, .deleted = rec->deleted,
+    };
+    return CHATD_OK;
+}
+
+/* Renders the stored message again after an edit (text given) or a delete
+ * (text NULL: the text leaves the read model for good, and so does the
+ * edit time). */
+static int message_change(const struct chatd_event *ev,
+                          const struct chat_msg_rec *rec, uint64_t seq,
+                          const struct chat_jval *text, struct chat_buf *b)
+{
+    char when[CHAT_TIME_LEN + 2], sender[256];
+    struct chat_msg_view v;
+
+    if (stored_view(rec, seq, &v) != CHATD_OK)
+        return CHATD_EIO;
+    if (text != NULL) {
+        v.text = *text;
+        v.edited_at = time_token(ev->time_ms, when);
+    } else {
+        v.text.type = v.edited_at.type = CHAT_J_NONE;
+        v.deleted = true;
+    }
+    if (rec->sender != NULL)
+        memcpy(sender, rec->sender, rec->sender_len);
+    sender[rec->sender != NULL ? rec->sender_len : 0] = '\0';
+    return message_render(b, &v, rec->sender != NULL ? sender : NULL);
+}
+
+/* An edit or delete: the message rendered again, the room record (again
+ * rendered if it was the last message), every member told. */
 static int message_update(struct chat *c, struct chatd_txn *txn,
-                          const struct chatd_event *ev, const json_t *d,
-                          int (*change)(json_t *msg, const json_t *d,
-                                        int64_t time_ms))
+                          const struct chatd_event *ev, bool edit)
 {
-    const char *room_id = chat_proj_str(d, "room");
-    uint64_t seq = chat_proj_u64(d, "seq");
-    json_t *room = NULL, *msg = NULL;
-    struct chat_key k;
-    int rc = chat_proj_event_room(c, txn, ev, d, &room);
+    struct chat_buf b = {0};
+    struct chat_msg_rec rec, now;
+    struct chat_room_rec r;
+    struct msg_ev m;
+    int rc = msg_ev_scan(c, ev, &m);
 
-    if (rc == CHATD_OK && chat_message_get(c, txn, room_id, seq, &msg) != 0)
+    if (rc == CHATD_OK)
+        rc = chat_proj_room_load(c, txn, ev, m.room, &r);
+    if (rc == CHATD_OK && chat_message_get(c, txn, m.room, m.seq, &rec) != 0)
         rc = chat_proj_bad(c, ev, "the message does not exist");
+    if (rc == CHATD_OK && edit && m.v[EV_TEXT].type != CHAT_J_STR)
+        rc = chat_proj_bad(c, ev, "an edit needs a text");
     if (rc == CHATD_OK)
-        rc = change(msg, d, ev->time_ms);
+        rc = message_change(ev, &rec, m.seq, edit ? &m.v[EV_TEXT] : NULL, &b);
+    if (rc == CHATD_OK && b.failed)
+        rc = CHATD_ENOMEM;
+    if (rc == CHATD_OK) {
+        chat_msg_rec_decode(b.p, b.len, &now);
+        rc = chat_proj_room_put(c, txn, ev, m.room, &r, m.seq == r.last_seq,
+                                now.json, now.json_len);
+    }
     if (rc == CHATD_OK)
-        rc = chat_key_message(&k, room_id, seq);
-    if (rc == CHATD_OK)
-        rc = chat_put_json(c, txn, c->st.messages, &k, msg);
-    if (rc == CHATD_OK)
-        rc = chat_proj_room_save(c, txn, room, ev);
-    json_decref(msg);
-    json_decref(room);
-    return rc == CHATD_OK ? chat_proj_deliver_room(c, txn, room_id) : rc;
-}
-
-static int edit_change(json_t *msg, const json_t *d, int64_t time_ms)
-{
-    json_t *text = json_object_get(d, "text");
-
-    if (!json_is_string(text))
-        return CHATD_EINVAL;
-    if (json_object_set(msg, "text", text) != 0)
-        return CHATD_ENOMEM;
-    return chat_proj_set_int(msg, "edited_ms", time_ms);
-}
-
-static int delete_change(json_t *msg, const json_t *d, int64_t time_ms)
-{
-    /* The text leaves the read model for good: the record keeps only that
-     * the message existed, who sent it and when. */
-    json_object_del(msg, "text");
-    json_object_del(msg, "edited_ms");
-    return chat_proj_set_int(msg, "deleted_ms", time_ms);
+        rc = message_put(c, txn, m.room, m.seq, &b);
+    chat_buf_free(&b);
+    return rc == CHATD_OK ? chat_proj_deliver_room(c, txn, m.room) : rc;
 }
 
 int chat_on_message_edited(struct chat *c, struct chatd_txn *txn,
-                           const struct chatd_event *ev, const json_t *d)
+                           const struct chatd_event *ev)
 {
-    return message_update(c, txn, ev, d, edit_change);
+    return message_update(c, txn, ev, true);
 }
 
 int chat_on_message_deleted(struct chat *c, struct chatd_txn *txn,
-                            const struct chatd_event *ev, const json_t *d)
+                            const struct chatd_event *ev)
 {
-    return message_update(c, txn, ev, d, delete_change);
-}
-
-static bool by_other(const struct chatd_val *v, const char *uid)
-{
-    json_t *msg = json_loadb(v->data, v->len, 0, NULL);
-    const char *sender = json_string_value(json_object_get(msg, "sender"));
-    bool other = sender == NULL || strcmp(sender, uid) != 0;
-
-    json_decref(msg);
-    return other;
+    return message_update(c, txn, ev, false);
 }
 
 /* Messages by others after `after`: a keyed range over the room's
- * messages, as long as what is still unread. */
+ * messages, as long as what is still unread; the sender is in each
+ * record's header. */
 static int count_unread(struct chat *c, struct chatd_txn *txn,
                         const char *room, const char *uid, uint64_t after,
                         uint64_t *out)
@@ -245,6 +362,8 @@ static int count_unread(struct chat *c, struct chatd_txn *txn,
     struct chat_key prefix, from;
     struct chatd_cursor *cur;
     struct chatd_val k, v;
+    struct chat_msg_rec rec;
+    size_t ulen = strlen(uid);
     int rc;
 
     *out = 0;
@@ -256,7 +375,12 @@ static int count_unread(struct chat *c, struct chatd_txn *txn,
         return rc;
     rc = c->host->cursor_seek(cur, CHATD_SEEK_GE, from.b, from.len, &k, &v);
     while (rc == CHATD_OK && chat_key_has_prefix(k.data, k.len, &prefix)) {
-        if (by_other(&v, uid))
+        if (chat_msg_rec_decode(v.data, v.len, &rec) != CHATD_OK) {
+            rc = CHATD_EIO;
+            break;
+        }
+        if (rec.sender == NULL || rec.sender_len != ulen ||
+            memcmp(rec.sender, uid, ulen) != 0)
             (*out)++;
         rc = c->host->cursor_step(cur, 1, &k, &v);
     }
@@ -264,30 +388,38 @@ static int count_unread(struct chat *c, struct chatd_txn *txn,
     return rc == CHATD_ENOTFOUND ? CHATD_OK : rc;
 }
 
+enum { RD_ROOM, RD_USER, RD_SEQ, RD_N };
+static const char *const rd_keys[] = {"room", "user", "seq", NULL};
+
 int chat_on_read_marked(struct chat *c, struct chatd_txn *txn,
-                        const struct chatd_event *ev, const json_t *d)
+                        const struct chatd_event *ev)
 {
-    const char *room_id = chat_proj_str(d, "room");
-    const char *uid = chat_proj_str(d, "user");
+    char room[CHAT_ID_MAX + 1], uid[CHAT_ID_MAX + 1];
+    struct chat_jval v[RD_N];
+    struct chat_room_rec r;
     struct chat_member m;
-    json_t *room = NULL;
     int rc;
 
-    if (!chat_id_valid(uid))
+    if (chat_json_fields(ev->data, ev->data_len, rd_keys, v) != CHATD_OK)
+        return chat_proj_bad(c, ev, "data is not a JSON object");
+    if (!chat_jval_id(&v[RD_USER], uid, sizeof(uid)))
         return chat_proj_bad(c, ev, "no user id");
-    rc = chat_proj_event_room(c, txn, ev, d, &room);
-    if (rc == CHATD_OK && chat_member_get(c, txn, room_id, uid, &m) != 0)
+    if (!chat_jval_id(&v[RD_ROOM], room, sizeof(room)))
+        return chat_proj_bad(c, ev, "no room id");
+    rc = chat_proj_room_load(c, txn, ev, room, &r);
+    if (rc == CHATD_OK && chat_member_get(c, txn, room, uid, &m) != 0)
         rc = chat_proj_bad(c, ev, "the user is not a member");
-    if (rc == CHATD_OK) {
-        m.read_seq = chat_proj_u64(d, "seq");
-        rc = count_unread(c, txn, room_id, uid, m.read_seq, &m.unread);
-    }
+    if (rc != CHATD_OK)
+        return rc;
+    /* the stream version first: r points into the stored room */
+    rc = chat_proj_room_put(c, txn, ev, room, &r, false, NULL, 0);
+    if (rc == CHATD_OK && !chat_jval_u64(&v[RD_SEQ], &m.read_seq))
+        m.read_seq = 0;
     if (rc == CHATD_OK)
-        rc = chat_member_put(c, txn, room_id, uid, &m);
+        rc = count_unread(c, txn, room, uid, m.read_seq, &m.unread);
     if (rc == CHATD_OK)
-        rc = chat_proj_room_save(c, txn, room, ev);
-    json_decref(room);
-    return rc == CHATD_OK ? chat_proj_deliver_room(c, txn, room_id) : rc;
+        rc = chat_member_put(c, txn, room, uid, &m);
+    return rc == CHATD_OK ? chat_proj_deliver_room(c, txn, room) : rc;
 }
 
 static int block_key(struct chat *c, const struct chatd_event *ev,

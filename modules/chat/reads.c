@@ -17,28 +17,34 @@ struct read_cmd {
 static int reply_read(struct chat *c, struct chatd_txn *txn,
                       struct chatd_req *req, const struct read_cmd *a)
 {
+    struct chat_buf b = {0};
     struct chat_member m;
     int rc = chat_member_get(c, txn, a->room, a->uid, &m);
 
     if (rc != CHATD_OK)
         return chat_reply_status(c, req, rc, "reading a member");
-    return chat_reply(c, req, 200, chat_render_read(a->room, a->uid, &m));
+    chat_render_read(&b, a->room, a->uid, &m);
+    return chat_reply_buf(c, req, 200, &b);
 }
 
+/* chat.read_marked {"room", "user", "seq"}, written as text. */
 static int read_append(struct read_cmd *a, struct chatd_txn *txn,
-                       struct chatd_req *req, const json_t *room)
+                       struct chatd_req *req, uint64_t ver)
 {
-    uint64_t ver = (uint64_t)json_integer_value(json_object_get(room, "ver"));
     char stream[CHAT_STREAM_MAX];
-    json_t *d = json_pack("{s:s, s:s, s:I}", "room", a->room, "user", a->uid,
-                          "seq", (json_int_t)a->seq);
+    struct chat_buf d = {0};
     int rc;
 
-    if (d == NULL)
-        return chat_reply_status(a->c, req, CHATD_ENOMEM, "marking read");
-    rc = chat_append(a->c, txn, "chat.read_marked",
-                     chat_room_stream(stream, a->room), ver, d, NULL);
-    json_decref(d);
+    chat_buf_lit(&d, "{\"room\":");
+    chat_buf_jstr(&d, a->room, strlen(a->room));
+    chat_buf_lit(&d, ",\"user\":");
+    chat_buf_jstr(&d, a->uid, strlen(a->uid));
+    chat_buf_lit(&d, ",\"seq\":");
+    chat_buf_u64(&d, a->seq);
+    chat_buf_add(&d, "}", 1);
+    rc = chat_append_text(a->c, txn, "chat.read_marked",
+                          chat_room_stream(stream, a->room), ver, &d, NULL);
+    chat_buf_free(&d);
     if (rc != CHATD_OK)
         return chat_reply_append_error(a->c, req, rc);
     return reply_read(a->c, txn, req, a);
@@ -47,9 +53,8 @@ static int read_append(struct read_cmd *a, struct chatd_txn *txn,
 static int cmd_read(void *arg, struct chatd_txn *txn, struct chatd_req *req)
 {
     struct read_cmd *a = arg;
+    struct chat_room_rec room;
     struct chat_member m;
-    json_t *room = NULL;
-    json_int_t last;
     int rc = chat_room_for_member(a->c, txn, a->room, a->uid, &room, &m);
 
     if (rc == CHATD_ENOTFOUND) {
@@ -58,18 +63,14 @@ static int cmd_read(void *arg, struct chatd_txn *txn, struct chatd_req *req)
     }
     if (rc != CHATD_OK)
         return chat_reply_status(a->c, req, rc, "reading a room");
-    last = json_integer_value(json_object_get(room, "last_seq"));
-    if (a->seq > (uint64_t)last) {
+    if (a->seq > room.last_seq) {
         a->c->host->reply_error(req, 400, "invalid_argument",
                                 "\"seq\" is beyond the room's last message");
-        rc = CHATD_OK;
-    } else if (a->seq <= m.read_seq) {
-        rc = reply_read(a->c, txn, req, a);
-    } else {
-        rc = read_append(a, txn, req, room);
+        return CHATD_OK;
     }
-    json_decref(room);
-    return rc;
+    if (a->seq <= m.read_seq)
+        return reply_read(a->c, txn, req, a);
+    return read_append(a, txn, req, room.ver);
 }
 
 void chat_route_read(void *state, struct chatd_req *req)

@@ -92,3 +92,16 @@ int chat_reply(struct chat *c, struct chatd_req *req, unsigned status,
     free(body);
     return CHATD_OK;
 }
+
+int chat_reply_buf(struct chat *c, struct chatd_req *req, unsigned status,
+                   struct chat_buf *b)
+{
+    int rc = CHATD_OK;
+
+    if (b->failed || b->len == 0)
+        rc = chat_reply_status(c, req, CHATD_ENOMEM, "rendering an answer");
+    else
+        c->host->reply_json(req, status, b->p, b->len);
+    chat_buf_free(b);
+    return rc;
+}

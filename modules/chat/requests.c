@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "chatd/module.h"
+#include "render.h"
 #include "validate.h"
 
 static const char *text_problem(enum chat_text_check r)
@@ -143,14 +144,12 @@ int chat_room_req_parse(const json_t *body, const char *caller,
     return CHATD_OK;
 }
 
-static int kind_check(const json_t *body, struct chat_err *err)
+static int kind_check(const struct chat_field *k, struct chat_err *err)
 {
-    const json_t *k = json_object_get(body, "kind");
-    const char *s;
+    const char *s = k->kind == CHAT_F_STRING ? k->s : NULL;
 
-    if (k == NULL || json_is_null(k))
+    if (k->kind == CHAT_F_ABSENT || k->kind == CHAT_F_NULL)
         return CHATD_OK;
-    s = json_string_value(k);
     if (s != NULL && strcmp(s, "text") == 0)
         return CHATD_OK;
     if (s != NULL && (strcmp(s, "system") == 0 || strcmp(s, "payment") == 0))
@@ -161,36 +160,111 @@ static int kind_check(const json_t *body, struct chat_err *err)
                         "\"kind\" must be \"text\"");
 }
 
-int chat_msg_req_parse(const json_t *body, int64_t max_chars, bool allow_cmid,
-                       struct chat_msg_req *req, struct chat_err *err)
+int chat_msg_req_check(const struct chat_msg_fields *f, int64_t max_chars,
+                       bool allow_cmid, struct chat_msg_req *req,
+                       struct chat_err *err)
 {
-    const json_t *t = json_object_get(body, "text");
-    const json_t *c = json_object_get(body, "client_msg_id");
+    const struct chat_field *c = &f->client_msg_id;
     enum chat_text_check r;
     int rc;
 
     memset(req, 0, sizeof(*req));
-    if (!json_is_string(t))
+    if (f->text.kind != CHAT_F_STRING)
         return chat_err_set(err, 400, "invalid_argument",
                             "\"text\" must be a string");
-    r = chat_text_check(json_string_value(t), json_string_length(t),
-                        max_chars);
+    r = chat_text_check(f->text.s, f->text.len, max_chars);
     if (r != CHAT_TEXT_OK)
         return chat_err_set(err, 400, "invalid_argument",
                             "\"text\" %s (1 to %lld characters)",
                             text_problem(r), (long long)max_chars);
-    req->text = json_string_value(t);
-    req->text_len = json_string_length(t);
-    rc = kind_check(body, err);
-    if (rc != CHATD_OK || !allow_cmid || c == NULL || json_is_null(c))
+    req->text = f->text.s;
+    req->text_len = f->text.len;
+    rc = kind_check(&f->kind, err);
+    if (rc != CHATD_OK || !allow_cmid || c->kind == CHAT_F_ABSENT ||
+        c->kind == CHAT_F_NULL)
         return rc;
-    if (!json_is_string(c) ||
-        !chat_cmid_valid(json_string_value(c), json_string_length(c)))
+    if (c->kind != CHAT_F_STRING || !chat_cmid_valid(c->s, c->len))
         return chat_err_set(err, 400, "invalid_argument",
                             "\"client_msg_id\" must be 1 to %d printable "
                             "ASCII characters",
                             CHAT_CMID_MAX);
-    req->client_msg_id = json_string_value(c);
+    req->client_msg_id = c->s;
+    return CHATD_OK;
+}
+
+static void json_field(const json_t *v, struct chat_field *f)
+{
+    f->s = NULL;
+    f->len = 0;
+    if (v == NULL)
+        f->kind = CHAT_F_ABSENT;
+    else if (json_is_null(v))
+        f->kind = CHAT_F_NULL;
+    else if (json_is_string(v)) {
+        f->kind = CHAT_F_STRING;
+        f->s = json_string_value(v);
+        f->len = json_string_length(v);
+    } else
+        f->kind = CHAT_F_OTHER;
+}
+
+int chat_msg_req_parse(const json_t *body, int64_t max_chars, bool allow_cmid,
+                       struct chat_msg_req *req, struct chat_err *err)
+{
+    struct chat_msg_fields f;
+
+    json_field(json_object_get(body, "text"), &f.text);
+    json_field(json_object_get(body, "kind"), &f.kind);
+    json_field(json_object_get(body, "client_msg_id"), &f.client_msg_id);
+    return chat_msg_req_check(&f, max_chars, allow_cmid, req, err);
+}
+
+enum { MB_TEXT, MB_KIND, MB_CMID, MB_N };
+static const char *const msg_body_keys[] = {"text", "kind", "client_msg_id",
+                                            NULL};
+
+/* A scanned member as a field; strings decoded at *out (advanced). */
+static void scanned_field(const struct chat_jval *v, struct chat_field *f,
+                          char **out)
+{
+    size_t n = 0;
+
+    *f = (struct chat_field){CHAT_F_ABSENT, NULL, 0};
+    if (v->type == CHAT_J_NONE)
+        return;
+    if (v->type == CHAT_J_NULL) {
+        f->kind = CHAT_F_NULL;
+        return;
+    }
+    f->kind = CHAT_F_OTHER;
+    if (v->type != CHAT_J_STR)
+        return;
+    /* flat_fields let no \u0000 or lone surrogate through: this decodes */
+    chat_jval_str(v, *out, v->len, &n);
+    (*out)[n] = '\0';
+    *f = (struct chat_field){CHAT_F_STRING, *out, n};
+    *out += n + 1;
+}
+
+int chat_msg_body_scan(const void *data, size_t len, struct chat_msg_fields *f,
+                       char **owned)
+{
+    struct chat_jval v[MB_N];
+    char *out;
+
+    *owned = NULL;
+    if (data == NULL || len == 0 ||
+        chat_json_flat_fields(data, len, msg_body_keys, v) != CHATD_OK ||
+        !chat_utf8_valid(data, len))
+        return CHATD_EAGAIN;
+    /* decoded strings are never longer than their tokens */
+    *owned = malloc(v[MB_TEXT].len + v[MB_KIND].len + v[MB_CMID].len + 3);
+    if (*owned == NULL)
+        return CHATD_ENOMEM;
+    out = *owned;
+    scanned_field(&v[MB_TEXT], &f->text, &out);
+    scanned_field(&v[MB_KIND], &f->kind, &out);
+    scanned_field(&v[MB_CMID], &f->client_msg_id, &out);
     return CHATD_OK;
 }
 

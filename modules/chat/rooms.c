@@ -6,26 +6,13 @@
 #include "chat.h"
 #include "render.h"
 
-json_t *chat_room_view(struct chat *c, struct chatd_txn *txn,
-                       const json_t *room, const struct chat_member *m)
-{
-    const char *id = json_string_value(json_object_get(room, "id"));
-    json_int_t last = json_integer_value(json_object_get(room, "last_seq"));
-    json_t *msg = NULL, *view;
-
-    if (last > 0 && chat_message_get(c, txn, id, (uint64_t)last, &msg) != 0)
-        return NULL;
-    view = chat_render_room(room, msg, m);
-    json_decref(msg);
-    return view;
-}
-
 int chat_reply_room(struct chat *c, struct chatd_txn *txn,
                     struct chatd_req *req, const char *room_id,
                     const char *uid, unsigned status)
 {
+    struct chat_buf b = {0};
+    struct chat_room_rec room;
     struct chat_member m;
-    json_t *room = NULL, *view;
     int rc = chat_room_for_member(c, txn, room_id, uid, &room, &m);
 
     if (rc == CHATD_ENOTFOUND) {
@@ -34,11 +21,11 @@ int chat_reply_room(struct chat *c, struct chatd_txn *txn,
     }
     if (rc != CHATD_OK)
         return chat_reply_status(c, req, rc, "reading a room");
-    view = chat_room_view(c, txn, room, &m);
-    json_decref(room);
-    if (view == NULL)
-        return chat_reply_status(c, req, CHATD_EIO, "rendering a room");
-    return chat_reply(c, req, status, view);
+    /* the room as every member sees it, then the caller's part */
+    chat_buf_reserve(&b, room.json_len + 64);
+    chat_buf_add(&b, room.json, room.json_len);
+    chat_render_room_tail(&b, &m);
+    return chat_reply_buf(c, req, status, &b);
 }
 
 int chat_reply_append_error(struct chat *c, struct chatd_req *req, int rc)

@@ -1,67 +1,52 @@
 /* Typed access to the chat stores through the host's key/value calls.
- * Values the host returns are borrowed only until the next write in the
- * transaction, so everything is parsed or copied before returning. */
+ * Records are decoded in place (keys.h): nothing is parsed or copied, so
+ * what they point to is borrowed like the stored value itself. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "chat.h"
 
-int chat_get_json(struct chat *c, struct chatd_txn *txn,
-                  const struct chatd_store *st, const struct chat_key *k,
-                  json_t **out)
+/* A stored record that does not decode is a broken read model. */
+static int broken(struct chat *c, const char *what)
 {
-    struct chatd_val v;
-    json_error_t jerr;
-    int rc;
-
-    *out = NULL;
-    rc = c->host->get(txn, st, k->b, k->len, &v);
-    if (rc != CHATD_OK)
-        return rc;
-    *out = json_loadb(v.data, v.len, 0, &jerr);
-    if (*out == NULL) {
-        c->host->log(c->mod, CHATD_LOG_ERROR,
-                     "a stored record is not JSON (%s); run chatd rebuild",
-                     jerr.text);
-        return CHATD_EIO;
-    }
-    return CHATD_OK;
-}
-
-int chat_put_json(struct chat *c, struct chatd_txn *txn,
-                  const struct chatd_store *st, const struct chat_key *k,
-                  const json_t *v)
-{
-    char *text = json_dumps(v, JSON_COMPACT);
-    int rc;
-
-    if (text == NULL)
-        return CHATD_ENOMEM;
-    rc = c->host->put(txn, st, k->b, k->len, text, strlen(text));
-    free(text);
-    return rc;
+    c->host->log(c->mod, CHATD_LOG_ERROR,
+                 "a stored %s record is malformed; run chatd rebuild", what);
+    return CHATD_EIO;
 }
 
 int chat_room_get(struct chat *c, struct chatd_txn *txn, const char *room,
-                  json_t **out)
+                  struct chat_room_rec *out)
 {
     struct chat_key k;
+    struct chatd_val v;
+    int rc;
 
-    *out = NULL;
     if (chat_key_str(&k, room) != CHATD_OK)
         return CHATD_ENOTFOUND;
-    return chat_get_json(c, txn, c->st.rooms, &k, out);
+    rc = c->host->get(txn, c->st.rooms, k.b, k.len, &v);
+    if (rc != CHATD_OK)
+        return rc;
+    if (chat_room_rec_decode(v.data, v.len, out) != CHATD_OK)
+        return broken(c, "room");
+    return CHATD_OK;
 }
 
 int chat_message_get(struct chat *c, struct chatd_txn *txn,
-                     const char *room, uint64_t seq, json_t **out)
+                     const char *room, uint64_t seq,
+                     struct chat_msg_rec *out)
 {
     struct chat_key k;
+    struct chatd_val v;
+    int rc;
 
-    *out = NULL;
     if (chat_key_message(&k, room, seq) != CHATD_OK)
         return CHATD_ENOTFOUND;
-    return chat_get_json(c, txn, c->st.messages, &k, out);
+    rc = c->host->get(txn, c->st.messages, k.b, k.len, &v);
+    if (rc != CHATD_OK)
+        return rc;
+    if (chat_msg_rec_decode(v.data, v.len, out) != CHATD_OK)
+        return broken(c, "message");
+    return CHATD_OK;
 }
 
 int chat_member_get(struct chat *c, struct chatd_txn *txn, const char *room,
@@ -76,8 +61,9 @@ int chat_member_get(struct chat *c, struct chatd_txn *txn, const char *room,
     rc = c->host->get(txn, c->st.members, k.b, k.len, &v);
     if (rc != CHATD_OK)
         return rc;
-    return chat_member_decode(v.data, v.len, m) == CHATD_OK ? CHATD_OK
-                                                            : CHATD_EIO;
+    return chat_member_decode(v.data, v.len, m) == CHATD_OK
+               ? CHATD_OK
+               : broken(c, "member");
 }
 
 int chat_member_put(struct chat *c, struct chatd_txn *txn, const char *room,
@@ -85,11 +71,17 @@ int chat_member_put(struct chat *c, struct chatd_txn *txn, const char *room,
 {
     unsigned char buf[CHAT_MEMBER_LEN];
     struct chat_key k;
+    int rc;
 
+    chat_member_encode(m, buf);
     if (chat_key_pair(&k, room, uid) != CHATD_OK)
         return CHATD_EINVAL;
-    chat_member_encode(m, buf);
-    return c->host->put(txn, c->st.members, k.b, k.len, buf, sizeof(buf));
+    rc = c->host->put(txn, c->st.members, k.b, k.len, buf, sizeof(buf));
+    if (rc == CHATD_OK && chat_key_inbox(&k, uid, m->activity, room) != 0)
+        rc = CHATD_EINVAL;
+    if (rc == CHATD_OK)
+        rc = c->host->put(txn, c->st.inbox, k.b, k.len, buf, sizeof(buf));
+    return rc;
 }
 
 bool chat_exists(struct chat *c, struct chatd_txn *txn,
@@ -104,20 +96,40 @@ bool chat_exists(struct chat *c, struct chatd_txn *txn,
     return rc == CHATD_OK;
 }
 
+/* The user record of uid; false if there is none (or it is broken). */
+static bool user_get(struct chat *c, struct chatd_txn *txn, const char *uid,
+                     bool *person, const char **name, size_t *len)
+{
+    struct chat_key k;
+    struct chatd_val v;
+
+    if (chat_key_str(&k, uid) != CHATD_OK ||
+        c->host->get(txn, c->st.users, k.b, k.len, &v) != CHATD_OK)
+        return false;
+    if (chat_user_decode(v.data, v.len, person, name, len) != CHATD_OK) {
+        broken(c, "user");
+        return false;
+    }
+    return true;
+}
+
 bool chat_user_is_person(struct chat *c, struct chatd_txn *txn,
                          const char *uid)
 {
-    struct chat_key k;
-    json_t *u = NULL;
-    bool person;
+    bool person = false;
+    const char *name;
+    size_t len;
 
-    if (chat_key_str(&k, uid) != CHATD_OK ||
-        chat_get_json(c, txn, c->st.users, &k, &u) != CHATD_OK)
-        return false;
-    person = strcmp(json_string_value(json_object_get(u, "kind")) ?: "",
-                    "user") == 0;
-    json_decref(u);
-    return person;
+    return user_get(c, txn, uid, &person, &name, &len) && person;
+}
+
+const char *chat_user_name(struct chat *c, struct chatd_txn *txn,
+                           const char *uid, size_t *len)
+{
+    bool person;
+    const char *name;
+
+    return user_get(c, txn, uid, &person, &name, len) ? name : NULL;
 }
 
 void chat_ids_free(char **ids)
@@ -189,12 +201,11 @@ free_ids:
 }
 
 int chat_room_for_member(struct chat *c, struct chatd_txn *txn,
-                         const char *room_id, const char *uid, json_t **room,
-                         struct chat_member *m)
+                         const char *room_id, const char *uid,
+                         struct chat_room_rec *room, struct chat_member *m)
 {
     int rc = chat_member_get(c, txn, room_id, uid, m);
 
-    *room = NULL;
     if (rc != CHATD_OK)
         return rc;
     return chat_room_get(c, txn, room_id, room);

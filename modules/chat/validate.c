@@ -131,6 +131,15 @@ enum chat_text_check chat_text_check(const char *s, size_t len,
     uint32_t cp;
 
     while (i < len) {
+        if (p[i] < 0x80) {
+            /* ASCII, most texts: the same rules without decoding */
+            cp = p[i++];
+            if (is_forbidden_control(cp))
+                return CHAT_TEXT_CONTROL;
+            blank = blank && (cp == ' ' || (cp >= 0x09 && cp <= 0x0D));
+            chars++;
+            continue;
+        }
         n = utf8_decode(p + i, len - i, &cp);
         if (n == 0)
             return CHAT_TEXT_BAD_UTF8;

@@ -112,6 +112,36 @@ struct chat_msg_req {
 int chat_msg_req_parse(const json_t *body, int64_t max_chars, bool allow_cmid,
                        struct chat_msg_req *req, struct chat_err *err);
 
+/* One member of a request body as the checks see it. */
+enum chat_field_kind {
+    CHAT_F_ABSENT = 0,
+    CHAT_F_NULL,
+    CHAT_F_STRING, /* s, len: decoded, NUL-terminated (no NUL inside) */
+    CHAT_F_OTHER,  /* a number, boolean, array or object */
+};
+struct chat_field {
+    enum chat_field_kind kind;
+    const char *s;
+    size_t len;
+};
+struct chat_msg_fields {
+    struct chat_field text, kind, client_msg_id;
+};
+/* The rules of chat_msg_req_parse on fields however they were read;
+ * req's strings point where f's do. */
+int chat_msg_req_check(const struct chat_msg_fields *f, int64_t max_chars,
+                       bool allow_cmid, struct chat_msg_req *req,
+                       struct chat_err *err);
+/* The fast way to a message body, without a JSON tree: CHATD_OK if the
+ * body is valid UTF-8 and a flat JSON object (render.h,
+ * chat_json_flat_fields), with *f filled and its strings decoded into
+ * *owned (malloc()ed; the caller frees it). CHATD_EAGAIN for anything
+ * else — empty, not UTF-8, nested or numeric members, a syntax error —
+ * and the caller parses with chat_body_parse and chat_msg_req_parse,
+ * which give the answer (the same, for what both accept). CHATD_ENOMEM. */
+int chat_msg_body_scan(const void *data, size_t len, struct chat_msg_fields *f,
+                       char **owned);
+
 /* POST .../members {"user": id}. */
 int chat_member_req_parse(const json_t *body, const char **user,
                           struct chat_err *err);

@@ -939,6 +939,149 @@ class PaymentNoticeTest(ChatBase):
 
 
 # --------------------------------------------------------------------------
+class StoredAnswersTest(ChatBase):
+    """The read models hold rendered answers (README.md, "Stores"): what a
+    send answers is what history, the room and the inbox answer later, and
+    the room's rendered JSON follows every change of its last message and
+    of its members."""
+
+    TRICKY = ['quote " backslash \\ slash / </script>',
+              "tab\tnew line\nreturn\r end",
+              "\u2028\u2029 \u00e9\u0301 \uc548\ub155 \U0001F44B \U0001F1F0\U0001F1F7",
+              "\\u0000 is text here, and so is \\n",
+              '{"json": [1, 2]} end']
+
+    def views(self, tok, room):
+        """The room as the room route and as the caller's inbox show it."""
+        direct = self.room_of(tok, room)
+        listed = [x for x in self.get(tok, "/v1/rooms?limit=100").json["rooms"]
+                  if x["id"] == room]
+        self.assertEqual(len(listed), 1)
+        self.assertEqual(listed[0], direct)
+        return direct
+
+    def test_texts_needing_escapes_round_trip(self):
+        (a, at), (b, bt) = self.user("alice"), self.user("bob")
+        g = self.group(at, [b], 'T "quoted" \\ \u00e9')
+        self.assertEqual(self.room_of(bt, g)["title"], 'T "quoted" \\ \u00e9')
+        sent = []
+        for i, text in enumerate(self.TRICKY):
+            m = self.send_ok(at, g, text, 'cmid "%d" \\' % i)
+            self.assertEqual((m["text"], m["client_msg_id"]),
+                             (text, 'cmid "%d" \\' % i))
+            sent.append(m)
+            self.assertEqual(self.views(bt, g)["last_message"], m)
+        self.assertEqual(self.history(bt, g)["messages"], sent[::-1])
+        self.assertEqual(self.history(bt, g, "?after=0")["messages"], sent)
+        # a retry is recognised by its text, escapes and all
+        before = self.last_seq()
+        for i, text in enumerate(self.TRICKY):
+            r = self.send(at, g, text, 'cmid "%d" \\' % i)
+            self.assertEqual((r.status, r.json), (200, sent[i]))
+            r = self.send(at, g, text + " ", 'cmid "%d" \\' % i)
+            self.assertError(r, 409, "conflict")
+        self.assertNothingAppended(before)
+        # editing to a text that differs only by an escape is a change
+        last = sent[-1]
+        path = "/v1/rooms/%s/messages/%d" % (g, last["seq"])
+        r = self.req("PATCH", at, path, {"text": last["text"] + "\n"})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["text"], last["text"] + "\n")
+        self.assertEqual(self.views(at, g)["last_message"], r.json)
+
+    def test_room_follows_its_last_message_and_members(self):
+        (a, at), (b, bt), (c, ct) = (self.user("alice"), self.user("bob"),
+                                     self.user("carol"))
+        g = self.group(at, [b], "team")
+        created = self.views(at, g)
+        m1 = self.send_ok(at, g, "one")
+        m2 = self.send_ok(bt, g, "two")
+        room = self.views(at, g)
+        self.assertEqual((room["last_seq"], room["last_message"], room["unread"]),
+                         (2, m2, 1))
+        self.assertGreaterEqual(room["last_activity_at"],
+                                created["last_activity_at"])
+        # editing an older message leaves the room's last message alone
+        r = self.req("PATCH", at, "/v1/rooms/%s/messages/1" % g, {"text": "uno"})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.history(at, g, "?after=0")["messages"][0], r.json)
+        self.assertEqual(self.views(at, g), room)
+        # editing the last one changes it, not the activity
+        r = self.req("PATCH", bt, "/v1/rooms/%s/messages/2" % g, {"text": "dos"})
+        edited = r.json
+        now = self.views(at, g)
+        self.assertEqual(now["last_message"], edited)
+        self.assertEqual(now["last_activity_at"], room["last_activity_at"])
+        # members come and go: the count follows, the last message stays
+        self.assertEqual(self.server.post("/v1/rooms/%s/members" % g,
+                                          {"user": c}, token=bt).status, 201)
+        for tok in (at, bt, ct):
+            v = self.views(tok, g)
+            self.assertEqual((v["member_count"], v["last_message"]), (3, edited))
+        self.assertEqual((self.views(ct, g)["unread"],
+                          self.views(ct, g)["read_seq"]), (0, 2))
+        r = self.req("DELETE", bt, "/v1/rooms/%s/members/%s" % (g, b))
+        self.assertEqual(r.status, 200, r)
+        v = self.views(at, g)
+        self.assertEqual((v["member_count"], v["last_message"]), (2, edited))
+        # deleting the last message shows the tombstone everywhere
+        r = self.req("DELETE", at, "/v1/rooms/%s/messages/1" % g)
+        self.assertEqual(self.views(ct, g)["last_message"], edited)
+        m3 = self.send_ok(ct, g, "three")
+        r = self.req("DELETE", ct, "/v1/rooms/%s/messages/3" % g)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.views(at, g)["last_message"], r.json)
+        self.assertEqual(r.json["id"], m3["id"])
+        self.assertEqual(m1["seq"], 1)
+        # the inbox copy of the caller's position follows reads
+        self.assertEqual(self.views(at, g)["unread"], 2)
+        self.server.post("/v1/rooms/%s/read" % g, {"seq": 2}, token=at)
+        self.assertEqual((self.views(at, g)["unread"],
+                          self.views(at, g)["read_seq"]), (1, 2))
+
+    def test_message_bodies_in_any_json_form(self):
+        """Bodies are read without a JSON tree when they are flat objects;
+        every other form is left to jansson: the answers do not depend on
+        which one read the body."""
+        (a, at), (b, bt) = self.user("alice"), self.user("bob")
+        g = self.group(at, [b])
+        path = "/v1/rooms/%s/messages" % g
+        ok = [(b'{"te\\u0078t": "escaped key"}', "escaped key", None),
+              (b'{"text": "first", "text": "last wins"}', "last wins", None),
+              (b' \n{ "text" : "spaced" ,"client_msg_id":"sp-1" } \n', "spaced",
+               "sp-1"),
+              (b'{"text": "nested", "x": {"y": [1, 2.5e3, null]}}', "nested", None),
+              (b'{"text": "n", "big": 1e300, "kind": "text"}', "n", None),
+              (b'{"text": "\\ud83d\\udc4b pair"}', "\U0001F44B pair", None),
+              (b'{"text": "a\\\\u0000b"}', "a\\u0000b", None)]
+        for raw, text, cmid in ok:
+            r = self.req("POST", at, path, raw=raw)
+            self.assertEqual(r.status, 201, (raw, r))
+            self.assertEqual((r.json["text"], r.json["client_msg_id"]),
+                             (text, cmid), raw)
+            self.assertEqual(self.history(bt, g)["messages"][0], r.json)
+        before = self.last_seq()
+        bad = [(b'{"text": "a\\u0000b"}', "invalid_json"),
+               (b'{"text": "x", "other": "\\u0000"}', "invalid_json"),
+               (b'{"text": "\\ud800 lone"}', "invalid_json"),
+               (b'{"text": "\\udc00 lone"}', "invalid_json"),
+               (b'{"text": "x",}', "invalid_json"),
+               (b'{"text": "x"} trailing', "invalid_json"),
+               (b'{"text": "raw\ttab"}', "invalid_json"),
+               (b'{"text": "caf\xe9"}', "invalid_argument"),
+               (b'{"text": true}', "invalid_argument"),
+               (b'{"text": "x", "kind": false}', "invalid_argument"),
+               (b'{"text": "x", "client_msg_id": false}', "invalid_argument"),
+               (b'["text"]', "invalid_argument")]
+        for raw, code in bad:
+            self.assertError(self.req("POST", at, path, raw=raw), 400, code)
+        self.assertError(self.req("POST", at, path,
+                                  raw=b'{"text": "x", "kind": "system"}'),
+                         403, "forbidden")
+        self.assertNothingAppended(before)
+
+
+# --------------------------------------------------------------------------
 class RebuildTest(ChatBase):
     def build_state(self):
         u = {n: self.user(n) for n in ("alice", "bob", "carol", "dave")}

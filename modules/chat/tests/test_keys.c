@@ -189,6 +189,114 @@ static void test_member_record(void **state)
                      CHATD_EINVAL);
 }
 
+static void test_message_record(void **state)
+{
+    unsigned char buf[CHAT_MSG_HDR_MAX + 16];
+    struct chat_msg_rec r;
+    size_t n;
+
+    (void)state;
+    n = chat_msg_hdr_encode(buf, false, "u_ab", 4);
+    assert_int_equal(n, 7);
+    memcpy(buf + n, "{\"id\":1}", 8);
+    assert_int_equal(chat_msg_rec_decode(buf, n + 8, &r), CHATD_OK);
+    assert_false(r.deleted);
+    assert_int_equal(r.sender_len, 4);
+    assert_memory_equal(r.sender, "u_ab", 4);
+    assert_int_equal(r.json_len, 8);
+    assert_memory_equal(r.json, "{\"id\":1}", 8);
+    /* no sender (a payment notice), deleted */
+    n = chat_msg_hdr_encode(buf, true, NULL, 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(chat_msg_rec_decode(buf, n + 2, &r), CHATD_OK);
+    assert_true(r.deleted);
+    assert_null(r.sender);
+    assert_int_equal(r.json_len, 2);
+    /* truncated, or another format */
+    n = chat_msg_hdr_encode(buf, false, "u_ab", 4);
+    assert_int_equal(chat_msg_rec_decode(buf, 6, &r), CHATD_EINVAL);
+    assert_int_equal(chat_msg_rec_decode(buf, 2, &r), CHATD_EINVAL);
+    buf[0] = 9;
+    assert_int_equal(chat_msg_rec_decode(buf, n, &r), CHATD_EINVAL);
+}
+
+static void test_room_record(void **state)
+{
+    unsigned char buf[CHAT_ROOM_HDR_MAX + 64];
+    char big[256];
+    struct chat_room_rec in = {
+        .kind = CHAT_ROOM_DIRECT, .last_seq = 1ULL << 40, .ver = 77,
+        .member_count = 2, .activity_ms = -5, .static_len = 3,
+        .creator = "u_a", .creator_len = 3, .n_peers = 2,
+        .peer = {"u_a", "u_bb"}, .peer_len = {3, 4},
+    }, out;
+    size_t n;
+
+    (void)state;
+    n = chat_room_hdr_encode(buf, &in);
+    memcpy(buf + n, "{\"x\":1", 7);
+    assert_int_equal(chat_room_rec_decode(buf, n + 7, &out), CHATD_OK);
+    assert_int_equal(out.kind, CHAT_ROOM_DIRECT);
+    assert_true(out.last_seq == 1ULL << 40);
+    assert_int_equal(out.ver, 77);
+    assert_int_equal(out.member_count, 2);
+    assert_true(out.activity_ms == -5);
+    assert_int_equal(out.static_len, 3);
+    assert_int_equal(out.creator_len, 3);
+    assert_memory_equal(out.creator, "u_a", 3);
+    assert_int_equal(out.n_peers, 2);
+    assert_int_equal(out.peer_len[1], 4);
+    assert_memory_equal(out.peer[1], "u_bb", 4);
+    assert_int_equal(out.json_len, 7);
+    assert_memory_equal(out.json, "{\"x\":1", 7);
+    /* the static part cannot be longer than the text */
+    assert_int_equal(chat_room_rec_decode(buf, n + 2, &out), CHATD_EINVAL);
+    assert_int_equal(chat_room_rec_decode(buf, n - 1, &out), CHATD_EINVAL);
+    /* a group with the longest ids fits the header's bound */
+    memset(big, 'i', sizeof(big));
+    in = (struct chat_room_rec){.kind = CHAT_ROOM_GROUP, .creator = big,
+                                .creator_len = 255, .n_peers = 2,
+                                .peer = {big, big}, .peer_len = {255, 255},
+                                .static_len = 0};
+    n = chat_room_hdr_encode(buf, &in);
+    assert_int_equal(n, CHAT_ROOM_HDR_MAX);
+    assert_int_equal(chat_room_rec_decode(buf, n, &out), CHATD_OK);
+    assert_int_equal(out.json_len, 0);
+    assert_int_equal(out.peer_len[0], 255);
+}
+
+static void test_idem_and_user_records(void **state)
+{
+    unsigned char buf[CHAT_IDEM_MAX];
+    struct chat_idem in = {.seq = 9, .digest = UINT64_MAX - 3,
+                           .room = "r_7", .room_len = 3}, out;
+    const char *name;
+    bool person;
+    size_t n;
+
+    (void)state;
+    n = chat_idem_encode(buf, &in);
+    assert_int_equal(chat_idem_decode(buf, n, &out), CHATD_OK);
+    assert_int_equal(out.seq, 9);
+    assert_true(out.digest == UINT64_MAX - 3);
+    assert_int_equal(out.room_len, 3);
+    assert_memory_equal(out.room, "r_7", 3);
+    assert_int_equal(chat_idem_decode(buf, 16, &out), CHATD_EINVAL);
+
+    assert_int_equal(chat_user_decode("\1\"al\"", 5, &person, &name, &n),
+                     CHATD_OK);
+    assert_true(person);
+    assert_int_equal(n, 4);
+    assert_memory_equal(name, "\"al\"", 4);
+    assert_int_equal(chat_user_decode("\0null", 5, &person, &name, &n),
+                     CHATD_OK);
+    assert_false(person);
+    assert_int_equal(chat_user_decode("\2x", 2, &person, &name, &n),
+                     CHATD_EINVAL);
+    assert_int_equal(chat_user_decode("\1", 1, &person, &name, &n),
+                     CHATD_EINVAL);
+}
+
 static void test_cursor(void **state)
 {
     static const uint64_t v[] = {1, 2, 63, 64, 1000000, 1ULL << 40,
@@ -233,6 +341,9 @@ int main(void)
         cmocka_unit_test(test_direct_key),
         cmocka_unit_test(test_key_limits),
         cmocka_unit_test(test_member_record),
+        cmocka_unit_test(test_message_record),
+        cmocka_unit_test(test_room_record),
+        cmocka_unit_test(test_idem_and_user_records),
         cmocka_unit_test(test_cursor),
     };
 

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -392,6 +393,141 @@ static void test_digest(void **state)
     assert_true(chat_text_digest("", 0) != chat_text_digest("a", 1));
 }
 
+/* The outcome of a message body by jansson (the reference). */
+struct outcome {
+    int rc;
+    unsigned status;
+    const char *code;
+    char text[64], cmid[128];
+    size_t text_len;
+    bool has_cmid;
+};
+
+static void outcome_of(int rc, const struct chat_err *err,
+                       const struct chat_msg_req *r, struct outcome *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->rc = rc;
+    if (rc != CHATD_OK) {
+        o->status = err->status;
+        o->code = err->code;
+        return;
+    }
+    o->text_len = r->text_len < sizeof(o->text) ? r->text_len : 0;
+    memcpy(o->text, r->text, o->text_len);
+    o->has_cmid = r->client_msg_id != NULL;
+    if (o->has_cmid)
+        snprintf(o->cmid, sizeof(o->cmid), "%s", r->client_msg_id);
+}
+
+static void by_jansson(const char *body, size_t len, bool cmid,
+                       struct outcome *o)
+{
+    struct chat_msg_req r;
+    struct chat_err err;
+    json_t *v = NULL;
+    int rc = chat_body_parse(body, len, &v, &err);
+
+    if (rc == CHATD_OK)
+        rc = chat_msg_req_parse(v, 20, cmid, &r, &err);
+    outcome_of(rc, &err, &r, o);
+    json_decref(v);
+}
+
+/* The fast path agrees with jansson wherever it answers, and it answers
+ * for the usual bodies; for the rest it steps aside (CHATD_EAGAIN). */
+static void test_msg_body_scan_agrees(void **state)
+{
+    static const char *const bodies[] = {
+        "{\"text\":\"hello\"}",
+        "{\"text\":\"hello\",\"client_msg_id\":\"c-1\"}",
+        " {\"client_msg_id\" : \"c 2\" , \"text\" : \"caf\u00e9 \\ud83d\\udc4b\"} ",
+        "{\"text\":\"caf\\u00e9\",\"kind\":\"text\"}",
+        "{\"text\":\"x\",\"kind\":null,\"client_msg_id\":null}",
+        "{\"text\":\"x\",\"kind\":\"system\"}",
+        "{\"text\":\"x\",\"kind\":\"payment\"}",
+        "{\"text\":\"x\",\"kind\":\"sticker\"}",
+        "{\"text\":\"x\",\"kind\":true}",
+        "{\"text\":\"x\",\"kind\":5}",
+        "{\"text\":\"  \\n\\t \"}",
+        "{\"text\":\"\"}",
+        "{\"text\":\"bell\\u0007\"}",
+        "{\"text\":\"0123456789012345678901\"}",
+        "{\"text\":\"\\u3000\\u00a0\\u200b\"}",
+        "{\"text\":null}",
+        "{\"text\":5}",
+        "{\"text\":[\"a\"]}",
+        "{\"text\":false}",
+        "{\"client_msg_id\":\"x\"}",
+        "{\"text\":\"x\",\"client_msg_id\":\"\"}",
+        "{\"text\":\"x\",\"client_msg_id\":\"a\\nb\"}",
+        "{\"text\":\"x\",\"client_msg_id\":5}",
+        "{\"text\":\"x\",\"client_msg_id\":true}",
+        "{\"text\":\"x\",\"unknown\":{\"x\":1}}",
+        "{\"text\":\"x\",\"n\":1e999999}",
+        "{\"text\":\"x\",\"n\":123456789012345678901234567890}",
+        "{\"text\":\"a\\u0000b\"}",
+        "{\"text\":\"a\\\\u0000b\"}",
+        "{\"text\":\"q\\\"\\\\\\/\\b\\f\\n\\r\\t\"}",
+        "{\"text\":\"x\",\"other\":\"a\\u0000b\"}",
+        "{\"text\":\"\\ud800\"}",
+        "{\"text\":\"\\udc00x\"}",
+        "{\"text\":\"\\ud83d\\u0041\"}",
+        "{\"te\\u0078t\":\"escaped key\"}",
+        "{\"a\\u0000\":\"x\",\"text\":\"x\"}",
+        "{\"text\":\"x\",\"text\":\"last wins\"}",
+        "{\"text\":\"x\"} x",
+        "{\"text\":\"x\",}",
+        "{\"text\":\"x\"",
+        "{\"text\":\"caf\xe9\"}",
+        "{\"text\":\"tab\there\"}",
+        "[1]",
+        "\"text\"",
+        "{}",
+        "",
+        "{\"text\":",
+    };
+    struct outcome want, got;
+    struct chat_msg_fields f;
+    struct chat_msg_req r;
+    struct chat_err err;
+    char *owned;
+    size_t i, fast = 0;
+    int rc, k;
+
+    (void)state;
+    for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        for (k = 0; k < 2; k++) {
+            size_t len = strlen(bodies[i]);
+
+            by_jansson(bodies[i], len, k, &want);
+            rc = chat_msg_body_scan(bodies[i], len, &f, &owned);
+            if (rc == CHATD_EAGAIN) {
+                assert_null(owned);
+                continue;
+            }
+            assert_int_equal(rc, CHATD_OK);
+            fast++;
+            rc = chat_msg_req_check(&f, 20, k, &r, &err);
+            outcome_of(rc, &err, &r, &got);
+            free(owned);
+            if (memcmp(&got, &want, sizeof(got)) != 0 &&
+                (got.rc != want.rc || got.status != want.status ||
+                 (got.code && strcmp(got.code, want.code) != 0) ||
+                 got.text_len != want.text_len ||
+                 memcmp(got.text, want.text, got.text_len) != 0 ||
+                 got.has_cmid != want.has_cmid ||
+                 strcmp(got.cmid, want.cmid) != 0))
+                fail_msg("body %s (cmid %d): fast %d/%u/%s, jansson %d/%u/%s",
+                         bodies[i], k, got.rc, got.status,
+                         got.code ? got.code : "-", want.rc, want.status,
+                         want.code ? want.code : "-");
+        }
+    }
+    /* the plain bodies (and the flat refusals) take the fast path */
+    assert_true(fast >= 40);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -405,6 +541,7 @@ int main(void)
         cmocka_unit_test(test_room_direct),
         cmocka_unit_test(test_room_group),
         cmocka_unit_test(test_msg_req),
+        cmocka_unit_test(test_msg_body_scan_agrees),
         cmocka_unit_test(test_member_and_read),
         cmocka_unit_test(test_page_req),
         cmocka_unit_test(test_digest),
