@@ -45,6 +45,7 @@ static const struct chatd_route routes[] = {
      chat_route_typing},
     {"GET", "/v1/rooms/{room_id}/presence", CHATD_AUTH_USER,
      chat_route_presence},
+    {"POST", "/v1/presence", CHATD_AUTH_USER, chat_route_presence_announce},
     {"POST", "/v1/users/{user_id}/block", CHATD_AUTH_USER, chat_route_block},
     {"DELETE", "/v1/users/{user_id}/block", CHATD_AUTH_USER,
      chat_route_unblock},

@@ -62,6 +62,7 @@ void chat_route_history(void *state, struct chatd_req *req);
 void chat_route_read(void *state, struct chatd_req *req);
 void chat_route_typing(void *state, struct chatd_req *req);
 void chat_route_presence(void *state, struct chatd_req *req);
+void chat_route_presence_announce(void *state, struct chatd_req *req);
 
 /* --- project.c --- */
 int chat_project(void *state, struct chatd_txn *txn,

@@ -113,3 +113,95 @@ void chat_route_presence(void *state, struct chatd_req *req)
                list ? json_pack("{s:s, s:o}", "room", room, "members", list)
                     : NULL);
 }
+
+/* Presence is announced to at most this many of the user's rooms (the
+ * most recently active first), so a user in thousands of rooms cannot
+ * turn one connection into an unbounded fan-out. */
+#define PRESENCE_MAX_ROOMS 200
+
+/* Sends `frame` to every other member of `room` not already told. */
+static void tell_room(struct chat *c, struct chatd_txn *txn, const char *room,
+                      const char *uid, const char *frame, size_t len,
+                      json_t *told)
+{
+    char **ids = NULL;
+    size_t n, i;
+
+    if (chat_room_member_ids(c, txn, room, &ids, &n) != CHATD_OK)
+        return;
+    for (i = 0; ids[i] != NULL; i++) {
+        if (strcmp(ids[i], uid) == 0 || json_object_get(told, ids[i]))
+            continue;
+        json_object_set_new(told, ids[i], json_true());
+        c->host->ephemeral(c->mod, ids[i], frame, len);
+    }
+    chat_ids_free(ids);
+}
+
+/* Walks the user's inbox (keyed by user, newest activity first). */
+static void tell_co_members(struct chat *c, struct chatd_txn *txn,
+                            const char *uid, const char *frame, size_t len)
+{
+    struct chat_key prefix;
+    struct chatd_cursor *cur;
+    struct chatd_val k, v;
+    json_t *told = json_object();
+    uint64_t activity;
+    const char *room;
+    char room_id[CHAT_KEY_MAX];
+    size_t room_len, rooms = 0;
+    int rc;
+
+    chat_key_prefix(&prefix, uid);
+    if (told == NULL || c->host->cursor_open(txn, c->st.inbox, &cur) != CHATD_OK) {
+        json_decref(told);
+        return;
+    }
+    rc = c->host->cursor_seek(cur, CHATD_SEEK_GE, prefix.b, prefix.len, &k, &v);
+    while (rc == CHATD_OK && rooms++ < PRESENCE_MAX_ROOMS &&
+           chat_key_has_prefix(k.data, k.len, &prefix)) {
+        if (chat_key_inbox_decode(k.data, k.len, prefix.len, &activity, &room,
+                                  &room_len) == CHATD_OK &&
+            room_len < sizeof(room_id)) {
+            memcpy(room_id, room, room_len);
+            room_id[room_len] = '\0';
+            tell_room(c, txn, room_id, uid, frame, len, told);
+        }
+        rc = c->host->cursor_step(cur, 1, &k, &v);
+    }
+    c->host->cursor_close(cur);
+    json_decref(told);
+}
+
+/* POST /v1/presence {"online": bool}: the WebSocket layer calls it as the
+ * user on their first connection and after their last one closes; each
+ * co-member with a live connection gets {"type":"presence",...} once. */
+void chat_route_presence_announce(void *state, struct chatd_req *req)
+{
+    struct chat *c = state;
+    const char *uid = chat_req_user(c, req);
+    struct chatd_txn *txn = uid ? chat_req_txn(c, req) : NULL;
+    json_t *body = NULL;
+    const json_t *online;
+    char *text;
+    size_t len = 0;
+
+    if (txn == NULL || chat_req_body(c, req, &body) != CHATD_OK)
+        return;
+    online = json_object_get(body, "online");
+    if (!json_is_boolean(online)) {
+        c->host->reply_error(req, 400, "invalid_argument",
+                             "\"online\" must be true or false");
+        json_decref(body);
+        return;
+    }
+    text = chat_dump(json_pack("{s:s, s:s, s:O}", "type", "presence", "user",
+                               uid, "online", online),
+                     &len);
+    if (text != NULL)
+        tell_co_members(c, txn, uid, text, len);
+    free(text);
+    chat_reply(c, req, 200,
+               json_pack("{s:s, s:O}", "user", uid, "online", online));
+    json_decref(body);
+}

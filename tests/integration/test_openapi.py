@@ -868,6 +868,10 @@ class OpenApiServerTest(ServerTestCase):
         self.err(self.call("sendTyping", tp, 429, alt), "rate_limited")
         r = self.call("getPresence", "/v1/rooms/%s/presence" % dm, 200, alt)
         self.assertEqual(sorted(x["user"] for x in r.json["members"]), sorted([al, bo]))
+        r = self.call("announcePresence", "/v1/presence", 200, alt, {"online": True})
+        self.assertEqual(r.json, {"user": al, "online": True})
+        self.err(self.call("announcePresence", "/v1/presence", 400, alt, {"online": 1}),
+                 "invalid_argument")
 
         # blocks
         bp = "/v1/users/%s/block" % al

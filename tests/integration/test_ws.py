@@ -322,6 +322,39 @@ class WsTest(WsBase):
             await wa.close()
         run(go())
 
+    def test_presence_pushed_to_co_members_once(self):
+        a_id, a_tok = self.user("alice")
+        b_id, b_tok = self.user("bob")
+        c_id, c_tok = self.user("carol")
+        self.room(a_tok, [b_id])
+        self.room(a_tok, [b_id])  # two shared rooms: still one frame each
+        room_c = self.room(c_tok, [b_id])  # carol shares no room with alice
+
+        def presence(frames):
+            return [(f["user"], f["online"]) for f in frames if f["type"] == "presence"]
+
+        async def go():
+            wb, _ = await self.connect(b_tok)
+            wc, _ = await self.connect(c_tok)
+            await asyncio.sleep(0.3)
+            wa, _ = await self.connect(a_tok)
+            wa2, _ = await self.connect(a_tok)  # a second device: no new frame
+            is_alice = lambda f: f["type"] == "presence" and f["user"] == a_id
+            got = await self.recv_until(wb, is_alice)
+            await wa.close()
+            await wa2.close()
+            got += await self.recv_until(wb, lambda f: is_alice(f) and not f["online"])
+            alice = [p for p in presence(got) if p[0] == a_id]
+            self.assertEqual(alice, [(a_id, True), (a_id, False)])
+            # carol shares nothing with alice: she only ever heard of bob's
+            # room mates through her own room, never of alice.
+            self.post_msg(c_tok, room_c, "marker")
+            got = await self.recv_until(wc, lambda f: texts([f]) == ["marker"])
+            self.assertNotIn(a_id, [u for u, _ in presence(got)])
+            await wb.close()
+            await wc.close()
+        run(go())
+
     def test_read_frame(self):
         a_id, a_tok = self.user("alice")
         b_id, b_tok = self.user("bob")
