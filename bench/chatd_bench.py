@@ -36,21 +36,41 @@ def sh(*cmd, **kw):
 
 
 class Chatd:
-    def __init__(self, binary, port):
-        self.data = tempfile.mkdtemp(prefix="chatd-bench-", dir="/tmp")
+    """A chatd server on 127.0.0.1:port with a fresh data directory (or
+    `data`, an existing one), optionally a config (dict, written as JSON
+    beside the data directory). Its own session, so a Ctrl-C at the
+    terminal reaches the driver, which stops it."""
+
+    def __init__(self, binary, port, config=None, parent="/tmp", data=None,
+                 keep=False):
+        self.data = data or tempfile.mkdtemp(prefix="chatd-bench-", dir=parent)
+        self.keep = keep or data is not None
         env = dict(os.environ, CHATD_ADMIN_TOKEN=TOKEN)
         self.port = port
-        self.proc = subprocess.Popen(
-            [binary, "serve", "--listen", "127.0.0.1:%d" % port, "--data", self.data],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 20
+        cmd = [binary, "serve", "--listen", "127.0.0.1:%d" % port, "--data", self.data]
+        if config is not None:
+            self.config = self.data.rstrip("/") + ".json"
+            with open(self.config, "w") as f:
+                json.dump(config, f)
+            cmd += ["--config", self.config]
+        self.log = open(self.data.rstrip("/") + ".log", "ab")
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
+                                     stderr=self.log, start_new_session=True)
+        self.started()
+        deadline = time.time() + 30
         while time.time() < deadline:
+            if self.proc.poll() is not None:
+                break
             try:
                 if self.call("GET", "/readyz")[0] == 200:
                     return
             except OSError:
                 time.sleep(0.05)
-        raise RuntimeError("chatd did not start")
+        self.stop()
+        raise RuntimeError("chatd did not start (log: %s.log)" % self.data.rstrip("/"))
+
+    def started(self):
+        """Called right after the process starts (before it is ready)."""
 
     def call(self, method, path, body=None, token=TOKEN, conn=None):
         c = conn or http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
@@ -79,9 +99,16 @@ class Chatd:
         return 0
 
     def stop(self):
-        self.proc.terminate()
-        self.proc.wait(60)
-        shutil.rmtree(self.data, ignore_errors=True)
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.log.close()
+        if not self.keep:
+            shutil.rmtree(self.data, ignore_errors=True)
 
 
 def setup_rooms(srv, n_rooms):
@@ -139,12 +166,14 @@ def wrk(srv, script, token, rooms_file, conns, seconds, threads=None):
         raise RuntimeError(out.stderr)
     text = out.stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    requests = int(re.search(r"(\d+) requests in", text).group(1))
     lat = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)", text, re.M))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     sock = re.search(r"Socket errors: (.*)", text)
     bad_status = out.stderr.count("unexpected status")
     client_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"rps": rps, "p50_ms": parse_ms(lat["50"]), "p99_ms": parse_ms(lat["99"]),
+    return {"rps": rps, "requests": requests,
+            "p50_ms": parse_ms(lat["50"]), "p99_ms": parse_ms(lat["99"]),
             "non2xx": int(errors.group(1)) if errors else 0, "bad_status": bad_status,
             "socket_errors": sock.group(1) if sock else "",
             "client_cpu_pct": 100.0 * client_cpu / seconds,

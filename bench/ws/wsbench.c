@@ -1,16 +1,30 @@
 /*
- * wsbench — WebSocket load client for chatd (libevent + wslay), 127.0.0.1
- * only. Every loop is bounded in count and time.
+ * wsbench — WebSocket load client (libevent + wslay), 127.0.0.1 only. The
+ * same client drives chatd and, for comparison, nats-server's WebSocket
+ * listener (NATS protocol inside WebSocket frames). Every loop is bounded
+ * in count and time.
  *
- *   wsbench fanout  PORT ADMIN_TOKEN ROOMS MEMBERS RATE SECONDS
- *       ROOMS x MEMBERS users, one connection each; one member per room
- *       sends `send` frames so that RATE messages/s are posted in total;
- *       reports deliveries/s and post->deliver latency p50/p99.
- *       RATE 0 = as fast as possible (saturation; at most 64 frames in
- *       flight per sender).
- *   wsbench idle    PORT ADMIN_TOKEN N1 N2 SERVER_PID
- *       opens N1 connections (header auth), reads the server's VmRSS,
+ *   wsbench fanout       PORT ADMIN_TOKEN ROOMS MEMBERS RATE SECONDS [PID]
+ *   wsbench nats-fanout  PORT ROOMS MEMBERS RATE SECONDS [PID]
+ *       ROOMS x MEMBERS connections (chatd: one user each, header auth;
+ *       NATS: CONNECT + SUB room.R); the first member of each room posts
+ *       so that RATE messages/s are posted in total (chatd: `send` frames,
+ *       answered by an `ack` after the durable commit; NATS: PUB room.R).
+ *       RATE 0 = as fast as possible (saturation) with at most 32 posts in
+ *       flight per sender (chatd: unacknowledged `send`s, the server's
+ *       limit; NATS: PUBs not yet confirmed by the PONG of a PING sent
+ *       after them). Every member, the sender too, receives each message.
+ *       Reports deliveries/s and post->deliver latency p50/p99 (the send
+ *       time travels in the message text, read at the receiving client).
+ *   wsbench idle         PORT ADMIN_TOKEN N1 N2 SERVER_PID
+ *   wsbench nats-idle    PORT N1 N2 SERVER_PID
+ *       opens N1 idle connections (chatd: authenticated, hello read;
+ *       NATS: CONNECT, one SUB, PING answered), reads the server's VmRSS,
  *       then up to N2, reads it again: RSS per idle connection.
+ *
+ * With PID, the server's CPU time over the measurement window is read
+ * from /proc. The last line of every run is `RESULT {json}` for
+ * bench/peers/compare.py.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,13 +37,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include <wslay/wslay.h>
 
 #define MAX_LAT (4u << 20)
+#define TEXT_LEN 160      /* message text: "t=<ns> " padded with 'x' */
+#define SAT_INFLIGHT 32   /* saturation: posts in flight per sender */
+#define NATS_PING_EVERY 8 /* NATS saturation: a PING after this many PUBs */
+#define PINGQ 256
 
+enum proto { P_CHATD, P_NATS };
+
+static enum proto g_proto;
 static uint16_t g_port;
 static const char *g_admin;
 static struct event_base *g_base;
@@ -41,7 +63,36 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* --- a tiny blocking HTTP client for the set-up --- */
+static double self_cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+/* utime + stime of a process, seconds; -1 if unknown. */
+static double proc_cpu_s(int pid)
+{
+    char path[64], buf[2048];
+    if (pid <= 0)
+        return -1;
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    unsigned long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+                            "%lu %lu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* --- a tiny blocking HTTP client for chatd's set-up --- */
 
 static int tcp_connect(void)
 {
@@ -83,6 +134,45 @@ static int http_post(const char *path, const char *token, const char *body,
     return status;
 }
 
+/* chatd's commit counters from GET /metrics: group commits, events, and
+ * seconds spent in the synced commit. Zero if unavailable. */
+struct commit_ctr {
+    double batches, events, commit_s;
+};
+
+static double metric(const char *text, const char *name)
+{
+    char pat[128];
+    snprintf(pat, sizeof pat, "\n%s ", name);
+    const char *p = strstr(text, pat);
+    return p ? strtod(p + strlen(pat), NULL) : 0;
+}
+
+static struct commit_ctr chatd_commits(void)
+{
+    static char buf[1 << 16];
+    struct commit_ctr c = {0};
+    char req[] = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                 "Connection: close\r\n\r\n";
+    if (g_proto != P_CHATD)
+        return c;
+    int fd = tcp_connect();
+    if (write(fd, req, sizeof req - 1) != (ssize_t)(sizeof req - 1)) {
+        close(fd);
+        return c;
+    }
+    size_t got = 0;
+    ssize_t r;
+    while (got < sizeof buf - 1 && (r = read(fd, buf + got, sizeof buf - 1 - got)) > 0)
+        got += (size_t)r;
+    buf[got] = 0;
+    close(fd);
+    c.batches = metric(buf, "chatd_commit_batches_total");
+    c.events = metric(buf, "chatd_events_appended_total");
+    c.commit_s = metric(buf, "chatd_commit_duration_seconds_sum");
+    return c;
+}
+
 /* Extracts the string value of "key" (first occurrence). */
 static void json_str(const char *json, const char *key, char *out, size_t n)
 {
@@ -121,16 +211,22 @@ struct conn {
     int fd;
     struct event *ev;
     wslay_event_context_ptr ctx;
-    struct user *u;
-    char room[64];
+    struct user *u;  /* chatd */
+    char room[64];   /* chatd room id, or the NATS subject */
     bool sender, hello;
     unsigned inflight;
     uint64_t received;
+    /* NATS: the byte stream inside the frames, and flow control */
+    char *nbuf;
+    size_t nlen, ncap;
+    unsigned unpinged;       /* PUBs sent since the last PING */
+    unsigned pingq[PINGQ];   /* PUBs covered by each outstanding PING */
+    unsigned ping_head, ping_n;
 };
 
 static uint64_t *g_lat;
 static size_t g_nlat;
-static uint64_t g_deliveries, g_acks, g_sent, g_errors;
+static uint64_t g_deliveries, g_acks, g_sent, g_errors, g_rejected;
 static bool g_measure;
 
 static ssize_t c_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
@@ -166,14 +262,32 @@ static int c_mask(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
     return 0;
 }
 
-static void on_msg(wslay_event_context_ptr ctx,
-                   const struct wslay_event_on_msg_recv_arg *arg, void *user)
+static void record_latency(const char *t)
 {
-    struct conn *c = user;
-    if (arg->opcode != WSLAY_TEXT_FRAME)
-        return;
-    const char *m = (const char *)arg->msg;
-    size_t n = arg->msg_length;
+    uint64_t sent = strtoull(t, NULL, 10);
+    g_deliveries++;
+    if (g_nlat < MAX_LAT)
+        g_lat[g_nlat++] = now_ns() - sent;
+}
+
+static void c_update(struct conn *c);
+
+static void c_queue(struct conn *c, int opcode, const char *s, size_t n)
+{
+    struct wslay_event_msg m = {(uint8_t)opcode, (const uint8_t *)s, n};
+    wslay_event_queue_msg(c->ctx, &m);
+}
+
+static void c_flush(struct conn *c)
+{
+    wslay_event_send(c->ctx);
+    c_update(c);
+}
+
+/* --- chatd frames --- */
+
+static void chatd_msg(struct conn *c, const char *m, size_t n)
+{
     if (n > 16 && memcmp(m, "{\"type\":\"hello\"", 15) == 0) {
         c->hello = true;
         return;
@@ -183,16 +297,118 @@ static void on_msg(wslay_event_context_ptr ctx,
         g_acks++;
         return;
     }
+    if (n > 16 && memcmp(m, "{\"type\":\"error\"", 15) == 0) {
+        /* rate_limited: the send was refused, it is not in flight */
+        if (memmem(m, n, "\"rate_limited\"", 14) && c->inflight)
+            c->inflight--;
+        if (g_rejected++ < 3)
+            fprintf(stderr, "server error frame: %.*s\n", (int)n, m);
+        return;
+    }
     if (!memmem(m, n, "\"chat.message_posted\"", 21))
         return;
     c->received++;
     const char *t = memmem(m, n, "\"text\":\"t=", 10);
-    if (!t || !g_measure)
+    if (t && g_measure)
+        record_latency(t + 10);
+}
+
+/* --- NATS protocol inside the frames --- */
+
+static void nats_send(struct conn *c, const char *s, size_t n)
+{
+    c_queue(c, WSLAY_BINARY_FRAME, s, n);
+}
+
+static void nats_ping(struct conn *c)
+{
+    if (c->ping_n == PINGQ)
+        return; /* the bound of the window keeps this from happening */
+    c->pingq[(c->ping_head + c->ping_n++) % PINGQ] = c->unpinged;
+    c->unpinged = 0;
+    nats_send(c, "PING\r\n", 6);
+}
+
+static void nats_pong(struct conn *c)
+{
+    c->hello = true;
+    if (c->ping_n == 0)
         return;
-    g_deliveries++;
-    uint64_t sent = strtoull(t + 10, NULL, 10);
-    if (g_nlat < MAX_LAT)
-        g_lat[g_nlat++] = now_ns() - sent;
+    unsigned k = c->pingq[c->ping_head];
+    c->ping_head = (c->ping_head + 1) % PINGQ;
+    c->ping_n--;
+    c->inflight -= k < c->inflight ? k : c->inflight;
+    g_acks += k;
+}
+
+/* Consumes complete protocol messages from c->nbuf. */
+static void nats_parse(struct conn *c)
+{
+    size_t at = 0;
+    while (at < c->nlen) {
+        char *line = c->nbuf + at;
+        char *eol = memmem(line, c->nlen - at, "\r\n", 2);
+        if (!eol)
+            break;
+        size_t ll = (size_t)(eol - line);
+        if (ll >= 4 && memcmp(line, "MSG ", 4) == 0) {
+            /* MSG <subject> <sid> [reply-to] <#bytes> */
+            char *sp = eol;
+            while (sp > line && sp[-1] != ' ')
+                sp--;
+            size_t plen = strtoul(sp, NULL, 10);
+            size_t need = ll + 2 + plen + 2;
+            if (c->nlen - at < need)
+                break;
+            const char *pl = eol + 2;
+            c->received++;
+            if (plen > 2 && pl[0] == 't' && pl[1] == '=' && g_measure)
+                record_latency(pl + 2);
+            at += need;
+            continue;
+        }
+        if (ll == 4 && memcmp(line, "PING", 4) == 0)
+            nats_send(c, "PONG\r\n", 6);
+        else if (ll == 4 && memcmp(line, "PONG", 4) == 0)
+            nats_pong(c);
+        else if (ll >= 4 && memcmp(line, "-ERR", 4) == 0) {
+            if (g_errors++ < 5)
+                fprintf(stderr, "nats: %.*s\n", (int)ll, line);
+        }
+        /* INFO, +OK: nothing to do */
+        at += ll + 2;
+    }
+    memmove(c->nbuf, c->nbuf + at, c->nlen - at);
+    c->nlen -= at;
+}
+
+static void nats_msg(struct conn *c, const char *m, size_t n)
+{
+    if (c->nlen + n > c->ncap) {
+        size_t cap = c->ncap ? c->ncap : 4096;
+        while (cap < c->nlen + n)
+            cap *= 2;
+        c->nbuf = realloc(c->nbuf, cap);
+        if (!c->nbuf)
+            exit(1);
+        c->ncap = cap;
+    }
+    memcpy(c->nbuf + c->nlen, m, n);
+    c->nlen += n;
+    nats_parse(c);
+}
+
+static void on_msg(wslay_event_context_ptr ctx,
+                   const struct wslay_event_on_msg_recv_arg *arg, void *user)
+{
+    struct conn *c = user;
+    if (g_proto == P_NATS) {
+        if (arg->opcode == WSLAY_TEXT_FRAME || arg->opcode == WSLAY_BINARY_FRAME)
+            nats_msg(c, (const char *)arg->msg, arg->msg_length);
+        return;
+    }
+    if (arg->opcode == WSLAY_TEXT_FRAME)
+        chatd_msg(c, (const char *)arg->msg, arg->msg_length);
 }
 
 static const struct wslay_event_callbacks cbs = {
@@ -216,7 +432,8 @@ static void c_io(evutil_socket_t fd, short what, void *arg)
     struct conn *c = arg;
     if ((what & EV_READ) && wslay_event_recv(c->ctx) != 0)
         g_errors++;
-    if ((what & EV_WRITE) && wslay_event_send(c->ctx) != 0)
+    /* answers queued while reading (NATS PONG) go out at once */
+    if (wslay_event_want_write(c->ctx) && wslay_event_send(c->ctx) != 0)
         g_errors++;
     if (!wslay_event_want_read(c->ctx)) {
         event_del(c->ev);
@@ -225,18 +442,20 @@ static void c_io(evutil_socket_t fd, short what, void *arg)
     c_update(c);
 }
 
-/* Blocking handshake with header auth, then non-blocking and evented. */
+/* Blocking handshake (chatd: header auth), then non-blocking and evented. */
 static void c_open(struct conn *c, struct user *u)
 {
-    char req[1024], buf[4096];
+    char req[1024], buf[4096], auth[256] = "";
     c->u = u;
     c->fd = tcp_connect();
+    if (u)
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", u->token);
     int n = snprintf(req, sizeof req,
-                     "GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: "
+                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: "
                      "websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "
                      "dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-                     "Authorization: Bearer %s\r\n\r\n",
-                     u->token);
+                     "%s\r\n",
+                     g_proto == P_NATS ? "/" : "/v1/ws", auth);
     if (write(c->fd, req, (size_t)n) != n)
         exit(1);
     size_t got = 0;
@@ -258,13 +477,18 @@ static void c_open(struct conn *c, struct user *u)
     event_add(c->ev, NULL);
 }
 
-static void c_send_text(struct conn *c, const char *s)
+/* NATS: CONNECT, optionally SUB, then PING: its PONG means "ready". */
+static void nats_start(struct conn *c, const char *subject)
 {
-    struct wslay_event_msg m = {WSLAY_TEXT_FRAME, (const uint8_t *)s,
-                                strlen(s)};
-    wslay_event_queue_msg(c->ctx, &m);
-    wslay_event_send(c->ctx);
-    c_update(c);
+    char s[256];
+    int n = snprintf(s, sizeof s,
+                     "CONNECT {\"verbose\":false,\"pedantic\":false}\r\n");
+    if (subject)
+        n += snprintf(s + n, sizeof s - (size_t)n, "SUB %s 1\r\n", subject);
+    nats_send(c, s, (size_t)n);
+    c->ping_n = 0;
+    nats_send(c, "PING\r\n", 6);
+    c_flush(c);
 }
 
 /* Runs the loop for `ms` milliseconds. */
@@ -273,6 +497,21 @@ static void run_for(unsigned ms)
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     event_base_loopexit(g_base, &tv);
     event_base_dispatch(g_base);
+}
+
+static int count_hello(struct conn *cs, int n)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        k += cs[i].hello;
+    return k;
+}
+
+/* Runs the loop until every connection said hello, at most `ms`. */
+static void wait_hello(struct conn *cs, int n, unsigned ms)
+{
+    for (unsigned t = 0; t < ms && count_hello(cs, n) < n; t += 100)
+        run_for(100);
 }
 
 /* --- fan-out --- */
@@ -293,17 +532,33 @@ struct fanout {
     uint64_t *sent_room;
 };
 
+static void make_text(char *out, uint64_t ns)
+{
+    int n = snprintf(out, TEXT_LEN + 1, "t=%llu ", (unsigned long long)ns);
+    memset(out + n, 'x', (size_t)(TEXT_LEN - n));
+    out[TEXT_LEN] = 0;
+}
+
 static void send_one(struct fanout *f, struct conn *c)
 {
-    char frame[256];
-    snprintf(frame, sizeof frame,
-             "{\"type\":\"send\",\"room\":\"%s\",\"client_msg_id\":\"c%llu\","
-             "\"text\":\"t=%llu\"}",
-             c->room, (unsigned long long)f->seqno++,
-             (unsigned long long)now_ns());
+    char text[TEXT_LEN + 1], frame[512];
+    make_text(text, now_ns());
     c->inflight++;
     g_sent++;
-    c_send_text(c, frame);
+    if (g_proto == P_NATS) {
+        int n = snprintf(frame, sizeof frame, "PUB %s %d\r\n%s\r\n", c->room,
+                         TEXT_LEN, text);
+        nats_send(c, frame, (size_t)n);
+        c->unpinged++;
+        if (f->rate == 0 && c->unpinged >= NATS_PING_EVERY)
+            nats_ping(c);
+        return;
+    }
+    snprintf(frame, sizeof frame,
+             "{\"type\":\"send\",\"room\":\"%s\",\"client_msg_id\":\"c%llu\","
+             "\"text\":\"%s\"}",
+             c->room, (unsigned long long)f->seqno++, text);
+    c_queue(c, WSLAY_TEXT_FRAME, frame, strlen(frame));
 }
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -318,16 +573,21 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
         uint64_t due = f->rate == 0 ? UINT64_MAX
                        : slots < 0  ? 0
                                     : (uint64_t)(slots / f->rooms) + 1;
-        unsigned bound = 0;
+        unsigned bound = 0, sent = 0;
         while (c->inflight < f->max_inflight && bound++ < 64 &&
                f->sent_room[r] < due) {
             f->sent_room[r]++;
             send_one(f, c);
+            sent++;
         }
+        if (g_proto == P_NATS && c->unpinged > 0)
+            nats_ping(c); /* confirms what this tick posted */
+        if (sent || wslay_event_want_write(c->ctx))
+            c_flush(c);
     }
 }
 
-static void setup_rooms(struct fanout *f, struct user *users)
+static void setup_chatd_rooms(struct fanout *f, struct user *users)
 {
     char body[16384], resp[16384];
     for (int r = 0; r < f->rooms; r++) {
@@ -354,50 +614,111 @@ static void setup_rooms(struct fanout *f, struct user *users)
     }
 }
 
-static int cmd_fanout(int rooms, int members, unsigned rate, unsigned secs)
+static double pct(uint64_t *v, size_t n, double q)
+{
+    if (!n)
+        return 0;
+    size_t i = (size_t)(q * (double)n);
+    return (double)v[i < n ? i : n - 1] / 1e6;
+}
+
+static int cmd_fanout(int rooms, int members, unsigned rate, unsigned secs,
+                      int pid)
 {
     int n = rooms * members;
-    struct user *users = calloc((size_t)n, sizeof *users);
     struct fanout f = {.rooms = rooms, .members = members, .rate = rate,
-                       .max_inflight = rate ? 1000 : 64};
+                       .max_inflight = rate ? 1000 : SAT_INFLIGHT};
     f.conns = calloc((size_t)n, sizeof *f.conns);
     f.sent_room = calloc((size_t)rooms, sizeof *f.sent_room);
     g_lat = malloc(MAX_LAT * sizeof *g_lat);
-    for (int i = 0; i < n; i++)
-        make_user(&users[i], i);
-    setup_rooms(&f, users);
-    for (int i = 0; i < n; i++)
-        c_open(&f.conns[i], &users[i]);
-    run_for(1500); /* hellos, backlog (room_created etc.) */
-    for (int i = 0; i < n; i++) /* leave the header-auth hold at once */
-        c_send_text(&f.conns[i], "{\"type\":\"resume\"}");
-    run_for(500);
+    if (!f.conns || !f.sent_room || !g_lat)
+        return 1;
+    if (g_proto == P_CHATD) {
+        struct user *users = calloc((size_t)n, sizeof *users);
+        for (int i = 0; i < n; i++)
+            make_user(&users[i], i);
+        setup_chatd_rooms(&f, users);
+        for (int i = 0; i < n; i++)
+            c_open(&f.conns[i], &users[i]);
+        wait_hello(f.conns, n, 5000);
+        /* backlog (room_created etc.); live delivery starts 1 s after
+         * hello for a header-authenticated client that sends nothing */
+        run_for(1500);
+    } else {
+        for (int r = 0; r < rooms; r++)
+            for (int m = 0; m < members; m++) {
+                struct conn *c = &f.conns[r * members + m];
+                snprintf(c->room, sizeof c->room, "room.%d", r);
+                c->sender = m == 0;
+                c_open(c, NULL);
+                nats_start(c, c->room);
+            }
+        wait_hello(f.conns, n, 10000);
+    }
+    int ready = count_hello(f.conns, n);
+    if (ready < n)
+        fprintf(stderr, "only %d of %d connections ready\n", ready, n);
     struct timeval tv = {0, 1000};
     f.tick = event_new(g_base, -1, EV_PERSIST, tick_cb, &f);
     event_add(f.tick, &tv);
     g_measure = true;
+    struct commit_ctr k0 = chatd_commits();
+    double cpu0 = self_cpu_s(), scpu0 = proc_cpu_s(pid);
     f.start_ns = now_ns();
     run_for(secs * 1000);
     event_del(f.tick);
     double el = (double)(now_ns() - f.start_ns) / 1e9;
+    double cpu = self_cpu_s() - cpu0, scpu = proc_cpu_s(pid) - scpu0;
+    struct commit_ctr k1 = chatd_commits();
+    double commits = k1.batches - k0.batches, cevents = k1.events - k0.events,
+           commit_s = k1.commit_s - k0.commit_s;
     uint64_t sent = g_sent, acks = g_acks, deliv = g_deliveries;
     run_for(2000); /* drain: count what was in flight */
     qsort(g_lat, g_nlat, sizeof *g_lat, cmp_u64);
-    printf("mode=%s rooms=%d members=%d conns=%d target_rate=%u duration=%.1fs\n",
-           rate ? "fanout" : "saturation", rooms, members, n, rate, el);
+    const char *mode = rate ? "fanout" : "saturation";
+    printf("proto=%s mode=%s rooms=%d members=%d conns=%d ready=%d "
+           "target_rate=%u duration=%.1fs\n",
+           g_proto == P_NATS ? "nats" : "chatd", mode, rooms, members, n,
+           ready, rate, el);
     printf("posted=%llu (%.0f/s) acked=%llu deliveries=%llu (%.0f/s in window; "
-           "%llu incl. 2 s drain) expected=%llu\n",
+           "%llu incl. 2 s drain) expected=%llu rejected=%llu\n",
            (unsigned long long)sent, sent / el, (unsigned long long)acks,
            (unsigned long long)deliv, deliv / el,
            (unsigned long long)g_deliveries,
-           (unsigned long long)(g_sent * (uint64_t)members));
+           (unsigned long long)(g_sent * (uint64_t)members),
+           (unsigned long long)g_rejected);
     if (g_nlat)
         printf("post->deliver latency p50=%.2f ms p99=%.2f ms max=%.2f ms "
                "(n=%zu)\n",
-               g_lat[g_nlat / 2] / 1e6, g_lat[g_nlat * 99 / 100] / 1e6,
+               pct(g_lat, g_nlat, 0.5), pct(g_lat, g_nlat, 0.99),
                g_lat[g_nlat - 1] / 1e6, g_nlat);
-    printf("client errors=%llu\n", (unsigned long long)g_errors);
-    return 0;
+    printf("client cpu=%.0f%% server cpu=%.0f%% errors=%llu\n",
+           100 * cpu / el, scpu >= 0 ? 100 * scpu / el : -1.0,
+           (unsigned long long)g_errors);
+    if (commits > 0)
+        printf("chatd commits=%.0f (%.0f/s) events/commit=%.1f commit "
+               "ms=%.2f (%.0f%% of the window in commit+fsync)\n",
+               commits, commits / el, cevents / commits,
+               1e3 * commit_s / commits, 100 * commit_s / el);
+    printf("RESULT {\"proto\":\"%s\",\"mode\":\"%s\",\"rooms\":%d,"
+           "\"members\":%d,\"conns\":%d,\"ready\":%d,\"target_rate\":%u,"
+           "\"seconds\":%.3f,\"posted\":%llu,\"posted_per_s\":%.1f,"
+           "\"acked\":%llu,\"deliveries\":%llu,\"deliveries_per_s\":%.1f,"
+           "\"deliveries_incl_drain\":%llu,\"expected\":%llu,"
+           "\"rejected\":%llu,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
+           "\"max_ms\":%.3f,\"latency_n\":%zu,\"client_cpu_pct\":%.1f,"
+           "\"server_cpu_pct\":%.1f,\"errors\":%llu,\"commits\":%.0f,"
+           "\"commit_events\":%.0f,\"commit_s\":%.4f}\n",
+           g_proto == P_NATS ? "nats" : "chatd", mode, rooms, members, n,
+           ready, rate, el, (unsigned long long)sent, sent / el,
+           (unsigned long long)acks, (unsigned long long)deliv, deliv / el,
+           (unsigned long long)g_deliveries,
+           (unsigned long long)(g_sent * (uint64_t)members),
+           (unsigned long long)g_rejected, pct(g_lat, g_nlat, 0.5),
+           pct(g_lat, g_nlat, 0.99), g_nlat ? g_lat[g_nlat - 1] / 1e6 : 0.0,
+           g_nlat, 100 * cpu / el, scpu >= 0 ? 100 * scpu / el : -1.0,
+           (unsigned long long)g_errors, commits, cevents, commit_s);
+    return ready == n ? 0 : 1;
 }
 
 /* --- idle RSS --- */
@@ -420,29 +741,45 @@ static int cmd_idle(int n1, int n2, int pid)
 {
     struct user u;
     struct conn *conns = calloc((size_t)n2, sizeof *conns);
-    make_user(&u, 0);
+    if (g_proto == P_CHATD)
+        make_user(&u, 0);
+    run_for(500);
     long base = server_rss_kb(pid);
     long rss[2];
-    int target[2] = {n1, n2}, open = 0;
+    int target[2] = {n1, n2}, open = 0, hello[2];
     for (int step = 0; step < 2; step++) {
         while (open < target[step]) {
-            c_open(&conns[open++], &u);
+            struct conn *c = &conns[open];
+            c_open(c, g_proto == P_CHATD ? &u : NULL);
+            if (g_proto == P_NATS) {
+                char subject[32];
+                snprintf(subject, sizeof subject, "user.%d", open);
+                nats_start(c, subject);
+            }
+            open++;
             if (open % 200 == 0)
                 run_for(20);
         }
-        run_for(3000); /* hellos read; the server frees idle wslay contexts */
-        int hello = 0;
-        for (int i = 0; i < open; i++)
-            hello += conns[i].hello;
+        wait_hello(conns, open, 10000);
+        run_for(3000); /* the server frees idle per-connection state */
+        hello[step] = count_hello(conns, open);
         rss[step] = server_rss_kb(pid);
-        printf("connections=%d hello=%d server VmRSS=%ld kB (baseline %ld kB) "
+        printf("connections=%d ready=%d server VmRSS=%ld kB (baseline %ld kB) "
                "-> %.0f B/conn over baseline\n",
-               open, hello, rss[step], base,
+               open, hello[step], rss[step], base,
                (double)(rss[step] - base) * 1024 / open);
     }
-    printf("marginal %d->%d: %.0f B/conn\n", n1, n2,
-           (double)(rss[1] - rss[0]) * 1024 / (n2 - n1));
-    return 0;
+    double marg = (double)(rss[1] - rss[0]) * 1024 / (n2 - n1);
+    printf("marginal %d->%d: %.0f B/conn\n", n1, n2, marg);
+    printf("RESULT {\"proto\":\"%s\",\"mode\":\"idle\",\"n1\":%d,\"n2\":%d,"
+           "\"ready1\":%d,\"ready2\":%d,\"baseline_kb\":%ld,\"rss1_kb\":%ld,"
+           "\"rss2_kb\":%ld,\"per_conn1_b\":%.0f,\"per_conn2_b\":%.0f,"
+           "\"marginal_b\":%.0f,\"errors\":%llu}\n",
+           g_proto == P_NATS ? "nats" : "chatd", n1, n2, hello[0], hello[1],
+           base, rss[0], rss[1], (double)(rss[0] - base) * 1024 / n1,
+           (double)(rss[1] - base) * 1024 / n2, marg,
+           (unsigned long long)g_errors);
+    return hello[1] == n2 ? 0 : 1;
 }
 
 int main(int argc, char **argv)
@@ -451,13 +788,28 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: see the comment at the top of wsbench.c\n");
         return 2;
     }
+    const char *mode = argv[1];
     g_port = (uint16_t)atoi(argv[2]);
-    g_admin = argv[3];
     g_base = event_base_new();
-    if (strcmp(argv[1], "fanout") == 0 && argc == 8)
+    char *av[10] = {0};
+    if (strncmp(mode, "nats-", 5) == 0) {
+        /* no admin token: shift the arguments as if there were one */
+        if (argc > 9)
+            return 2;
+        g_proto = P_NATS;
+        mode += 5;
+        av[0] = argv[0], av[1] = argv[1], av[2] = argv[2], av[3] = "-";
+        for (int i = 3; i < argc; i++)
+            av[i + 1] = argv[i];
+        argv = av, argc += 1;
+    } else {
+        g_admin = argv[3];
+    }
+    if (strcmp(mode, "fanout") == 0 && (argc == 8 || argc == 9))
         return cmd_fanout(atoi(argv[4]), atoi(argv[5]),
-                          (unsigned)atoi(argv[6]), (unsigned)atoi(argv[7]));
-    if (strcmp(argv[1], "idle") == 0 && argc == 7)
+                          (unsigned)atoi(argv[6]), (unsigned)atoi(argv[7]),
+                          argc == 9 ? atoi(argv[8]) : 0);
+    if (strcmp(mode, "idle") == 0 && argc == 7)
         return cmd_idle(atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
     fprintf(stderr, "bad arguments\n");
     return 2;
