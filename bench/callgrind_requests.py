@@ -46,6 +46,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from chatd_bench import http_call  # noqa: E402
 import time
 
 ADMIN = "callgrind-admin-token-0123456789"
@@ -101,19 +104,8 @@ class Server:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
 
     def call(self, method, path, body=None, token=ADMIN, conn=None):
-        c = conn or http.client.HTTPConnection("127.0.0.1", self.port,
-                                               timeout=120)
-        hdrs = {"Authorization": "Bearer " + token}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            hdrs["Content-Type"] = "application/json"
-        c.request(method, path, body=data, headers=hdrs)
-        r = c.getresponse()
-        out = r.read()
-        if conn is None:
-            c.close()
-        return r.status, (json.loads(out) if out else None)
+        return http_call(self.port, method, path, body, token, conn,
+                         timeout=120)
 
     def ok(self, want, method, path, body=None, token=ADMIN):
         st, js = self.call(method, path, body, token, self.conn)

@@ -35,6 +35,23 @@ def sh(*cmd, **kw):
     return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout
 
 
+def http_call(port, method, path, body=None, token=TOKEN, conn=None, timeout=60):
+    """One JSON request to chatd on 127.0.0.1:port; returns (status, json).
+    Uses `conn` (keep-alive) if given, else a connection of its own."""
+    c = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    hdrs = {"Authorization": "Bearer " + token}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        hdrs["Content-Type"] = "application/json"
+    c.request(method, path, body=data, headers=hdrs)
+    r = c.getresponse()
+    out = r.read()
+    if conn is None:
+        c.close()
+    return r.status, (json.loads(out) if out else None)
+
+
 class Chatd:
     """A chatd server on 127.0.0.1:port with a fresh data directory (or
     `data`, an existing one), optionally a config (dict, written as JSON
@@ -73,18 +90,7 @@ class Chatd:
         """Called right after the process starts (before it is ready)."""
 
     def call(self, method, path, body=None, token=TOKEN, conn=None):
-        c = conn or http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        hdrs = {"Authorization": "Bearer " + token}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            hdrs["Content-Type"] = "application/json"
-        c.request(method, path, body=data, headers=hdrs)
-        r = c.getresponse()
-        out = r.read()
-        if conn is None:
-            c.close()
-        return r.status, (json.loads(out) if out else None)
+        return http_call(self.port, method, path, body, token, conn)
 
     def cpu_seconds(self):
         with open("/proc/%d/stat" % self.proc.pid) as f:

@@ -51,7 +51,7 @@ void crypto_hex(const uint8_t *in, size_t len, char *out)
     out[2 * len] = '\0';
 }
 
-static int hex_value(char c)
+int crypto_hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -68,8 +68,8 @@ bool crypto_unhex(const char *in, size_t len, uint8_t *out)
     int hi, lo;
 
     for (i = 0; i < len; i++) {
-        hi = hex_value(in[2 * i]);
-        lo = hi < 0 ? -1 : hex_value(in[2 * i + 1]);
+        hi = crypto_hex_digit(in[2 * i]);
+        lo = hi < 0 ? -1 : crypto_hex_digit(in[2 * i + 1]);
         if (lo < 0)
             return false;
         out[i] = (uint8_t)(hi << 4 | lo);

@@ -21,6 +21,8 @@ void crypto_hmac_sha256(const void *key, size_t klen, const void *data,
 bool crypto_equal(const void *a, const void *b, size_t len);
 /* Lowercase hex of `len` bytes into out (2*len+1 bytes). */
 void crypto_hex(const uint8_t *in, size_t len, char *out);
+/* Value of one hex digit (either case), or -1. */
+int crypto_hex_digit(char c);
 /* Decodes 2*len hex chars; false if malformed. */
 bool crypto_unhex(const char *in, size_t len, uint8_t *out);
 

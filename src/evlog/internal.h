@@ -75,7 +75,5 @@ int evlog_codec_check(const struct chatd_event *ev);
 void evlog_codec_encode(const struct chatd_event *ev, unsigned char *buf);
 
 /* 8-byte big-endian helpers for keys and values. */
-void evlog_be64_put(unsigned char *p, uint64_t v);
-uint64_t evlog_be64_get(const unsigned char *p);
 
 #endif /* EVLOG_INTERNAL_H */

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "crypto/crypto.h"
 #include "http/internal.h"
 
 static bool method_valid(const char *m)
@@ -173,17 +174,6 @@ void http_router_free(struct http_server *s)
     s->nroutes = 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 bool http_url_decode(char *s, bool plus_is_space)
 {
     char *o = s;
@@ -191,8 +181,8 @@ bool http_url_decode(char *s, bool plus_is_space)
 
     for (; *s != '\0'; s++) {
         if (*s == '%') {
-            hi = hexval(s[1]);
-            lo = hi < 0 ? -1 : hexval(s[2]);
+            hi = crypto_hex_digit(s[1]);
+            lo = hi < 0 ? -1 : crypto_hex_digit(s[2]);
             if (lo < 0 || (hi == 0 && lo == 0))
                 return false;
             *o++ = (char)(hi * 16 + lo);

@@ -156,13 +156,18 @@ static void scratch_close(struct scratch *s)
         evlog_close(s->log);
 }
 
+struct replay_target {
+    struct modhost *mh;
+    struct scratch *s;
+};
+
 static int replay_into(void *arg, struct evlog_txn *t,
                        const struct chatd_event *ev)
 {
-    struct modhost *mh = ((void **)arg)[0];
-    struct scratch *s = ((void **)arg)[1];
+    const struct replay_target *rt = arg;
+    struct scratch *s = rt->s;
     struct chatd_txn ctx = {.t = t,
-                            .mh = mh,
+                            .mh = rt->mh,
                             .kind = MODHOST_TXN_COMMAND,
                             .store_map = s->map,
                             .userfeed = s->userfeed};
@@ -196,7 +201,7 @@ static int compare_all(struct modhost *mh, struct scratch *s)
 int modhost_verify(struct modhost *mh, const char *scratch_dir)
 {
     struct scratch s = {0};
-    void *args[2] = {mh, &s};
+    struct replay_target target = {mh, &s};
     uint64_t events = 0, replayed = 0;
     int rc, rc_models;
 
@@ -206,7 +211,7 @@ int modhost_verify(struct modhost *mh, const char *scratch_dir)
              rc == CHATD_OK ? "gapless and decodable" : "PROBLEMS FOUND");
     rc_models = scratch_open(mh, scratch_dir, &s);
     if (rc_models == CHATD_OK)
-        rc_models = replay_run(mh->deps.log, s.log, 0, 0, replay_into, args,
+        rc_models = replay_run(mh->deps.log, s.log, 0, 0, replay_into, &target,
                                &replayed);
     if (rc_models == CHATD_OK)
         rc_models = compare_all(mh, &s);

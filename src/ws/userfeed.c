@@ -18,22 +18,6 @@ struct userfeed {
 #define FEED_KEY_MAX (USERFEED_USER_MAX + 1 + 8)
 #define SEQ_KEY_MAX (8 + USERFEED_USER_MAX)
 
-void userfeed_put_be64(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (unsigned char)(v & 0xff);
-        v >>= 8;
-    }
-}
-
-uint64_t userfeed_get_be64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 static int user_len(const char *user_id, size_t *len)
 {
     if (!user_id)
@@ -50,14 +34,14 @@ static size_t feed_key(unsigned char *k, const char *user, size_t ulen,
 {
     memcpy(k, user, ulen);
     k[ulen] = 0;
-    userfeed_put_be64(k + ulen + 1, pos);
+    evlog_be64_put(k + ulen + 1, pos);
     return ulen + 1 + 8;
 }
 
 static size_t seq_key(unsigned char *k, uint64_t seq, const char *user,
                       size_t ulen)
 {
-    userfeed_put_be64(k, seq);
+    evlog_be64_put(k, seq);
     memcpy(k + 8, user, ulen);
     return 8 + ulen;
 }
@@ -95,7 +79,7 @@ static int get_u64(struct evlog_txn *txn, const struct evlog_store *st,
         return rc;
     if (v.len != 8)
         return CHATD_EIO;
-    *out = userfeed_get_be64(v.data);
+    *out = evlog_be64_get(v.data);
     return CHATD_OK;
 }
 
@@ -136,13 +120,13 @@ int userfeed_deliver_pos(struct userfeed *uf, struct evlog_txn *txn,
     if (rc != CHATD_OK)
         return rc;
     pos++;
-    userfeed_put_be64(val, pos);
+    evlog_be64_put(val, pos);
     rc = evlog_put_kv(txn, uf->feedpos, user_id, ulen, val, 8);
     if (rc == CHATD_OK)
         rc = evlog_put_kv(txn, uf->feedseq, sk, sklen, val, 8);
     if (rc != CHATD_OK)
         return rc;
-    userfeed_put_be64(val, seq);
+    evlog_be64_put(val, seq);
     rc = evlog_put_kv(txn, uf->feed, fk, feed_key(fk, user_id, ulen, pos),
                       val, 8);
     if (rc != CHATD_OK)
@@ -217,9 +201,9 @@ int userfeed_range(struct userfeed *uf, struct evlog_txn *txn,
             rc = CHATD_EIO;
             break;
         }
-        uint64_t pos = userfeed_get_be64((const unsigned char *)k.data + ulen + 1);
+        uint64_t pos = evlog_be64_get((const unsigned char *)k.data + ulen + 1);
         n++;
-        rc = fn(arg, pos, userfeed_get_be64(v.data));
+        rc = fn(arg, pos, evlog_be64_get(v.data));
         if (rc != CHATD_OK)
             break;
         rc = evlog_cursor_step(c, 1, &k, &v);
@@ -244,19 +228,19 @@ int userfeed_by_seq(struct userfeed *uf, struct evlog_txn *txn,
     int rc = evlog_cursor_open(txn, uf->feedseq, &c);
     if (rc != CHATD_OK)
         return rc;
-    userfeed_put_be64(sk, first_seq);
+    evlog_be64_put(sk, first_seq);
     rc = evlog_cursor_seek(c, CHATD_SEEK_GE, sk, 8, &k, &v);
     while (rc == CHATD_OK) {
         if (k.len <= 8 || k.len > SEQ_KEY_MAX || v.len != 8) {
             rc = CHATD_EIO;
             break;
         }
-        uint64_t seq = userfeed_get_be64(k.data);
+        uint64_t seq = evlog_be64_get(k.data);
         if (seq > last_seq)
             break;
         memcpy(user, (const char *)k.data + 8, k.len - 8);
         user[k.len - 8] = 0;
-        rc = fn(arg, seq, user, userfeed_get_be64(v.data));
+        rc = fn(arg, seq, user, evlog_be64_get(v.data));
         if (rc != CHATD_OK)
             break;
         rc = evlog_cursor_step(c, 1, &k, &v);

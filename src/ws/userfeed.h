@@ -88,8 +88,4 @@ int userfeed_by_seq(struct userfeed *uf, struct evlog_txn *txn,
                     uint64_t first_seq, uint64_t last_seq,
                     userfeed_seq_fn fn, void *arg);
 
-/* Big-endian helpers (also used by tests). */
-void userfeed_put_be64(unsigned char *p, uint64_t v);
-uint64_t userfeed_get_be64(const unsigned char *p);
-
 #endif /* WS_USERFEED_H */

@@ -248,10 +248,10 @@ static void test_clear_and_bad_arguments(void **state)
 static void test_be64(void **state)
 {
     unsigned char b[8];
-    userfeed_put_be64(b, 0x0102030405060708ull);
+    evlog_be64_put(b, 0x0102030405060708ull);
     assert_int_equal(b[0], 1);
     assert_int_equal(b[7], 8);
-    assert_true(userfeed_get_be64(b) == 0x0102030405060708ull);
+    assert_true(evlog_be64_get(b) == 0x0102030405060708ull);
 }
 
 int main(void)
