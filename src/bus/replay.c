@@ -62,8 +62,8 @@ static int apply_all(const struct evlog_batch *b, struct evlog_txn *txn,
  * false at the end of the log. */
 static int replay_chunk(struct evlog_batch *b, struct evlog *src,
                         struct evlog *dst, uint64_t *pos, unsigned chunk,
-                        replay_apply_fn apply, void *ctx, uint64_t *n,
-                        bool *more)
+                        bool views, replay_apply_fn apply, void *ctx,
+                        uint64_t *n, bool *more)
 {
     struct evlog_txn *txn = NULL;
     int rc = src == dst ? CHATD_OK : fill_from(b, src, NULL, *pos, chunk);
@@ -78,6 +78,8 @@ static int replay_chunk(struct evlog_batch *b, struct evlog *src,
     if (!*more)
         goto out_abort_txn;
     rc = apply_all(b, txn, apply, ctx);
+    if (rc == CHATD_OK && views)
+        rc = evlog_views_advance(txn, b);
     if (rc != CHATD_OK)
         goto out_abort_txn;
     rc = evlog_txn_commit(txn);
@@ -92,8 +94,8 @@ out_abort_txn:
     return rc;
 }
 
-int replay_run(struct evlog *src, struct evlog *dst, uint64_t after,
-               unsigned chunk, replay_apply_fn apply, void *ctx,
+static int run(struct evlog *src, struct evlog *dst, uint64_t after,
+               unsigned chunk, bool views, replay_apply_fn apply, void *ctx,
                uint64_t *count_out)
 {
     struct evlog_batch *b;
@@ -108,9 +110,22 @@ int replay_run(struct evlog *src, struct evlog *dst, uint64_t after,
         return rc;
     while (rc == CHATD_OK && more)
         rc = replay_chunk(b, src, dst, &pos, chunk ? chunk : DEFAULT_CHUNK,
-                          apply, ctx, &n, &more);
+                          views, apply, ctx, &n, &more);
     evlog_batch_free(b);
     if (count_out)
         *count_out = n;
     return rc;
+}
+
+int replay_run(struct evlog *src, struct evlog *dst, uint64_t after,
+               unsigned chunk, replay_apply_fn apply, void *ctx,
+               uint64_t *count_out)
+{
+    return run(src, dst, after, chunk, false, apply, ctx, count_out);
+}
+
+int replay_run_views(struct evlog *log, uint64_t after, replay_apply_fn apply,
+                     void *ctx, uint64_t *count_out)
+{
+    return run(log, log, after, 0, true, apply, ctx, count_out);
 }

@@ -39,4 +39,15 @@ int replay_run(struct evlog *src, struct evlog *dst, uint64_t after,
                unsigned chunk, replay_apply_fn apply, void *ctx,
                uint64_t *count_out);
 
+/*
+ * Added. replay_run(log, log, after, 0, ...) that also moves the read
+ * models' own state with each chunk (evlog_views_advance: stream versions
+ * and the applied seq), in the same commit: for catching the read models
+ * up after an unclean stop and for a full rebuild (after
+ * evlog_views_reset), where `apply` feeds every projection. A crash in
+ * between leaves them consistent at a chunk boundary.
+ */
+int replay_run_views(struct evlog *log, uint64_t after, replay_apply_fn apply,
+                     void *ctx, uint64_t *count_out);
+
 #endif /* BUS_REPLAY_H */

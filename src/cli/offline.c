@@ -51,7 +51,8 @@ static int offline_open(const struct config *cfg, struct offline *o)
 {
     struct evlog_options opt = {.dir = cfg->data_dir,
                                 .map_size = (size_t)cfg->map_size,
-                                .nosync = cfg->nosync};
+                                .nosync = cfg->nosync,
+                                .boot_id = getenv("CHATD_BOOT_ID")};
     struct modhost_deps deps = {0};
     int rc;
 
@@ -87,6 +88,8 @@ int cli_rebuild(const struct config *cfg, const char *name)
     rc = cli_lock_data(cfg, "rebuild");
     if (rc == CHATD_OK)
         rc = offline_open(cfg, &o);
+    if (rc == CHATD_OK && name != NULL) /* the others must be current */
+        rc = modhost_recover(o.mh);
     if (rc == CHATD_OK)
         rc = modhost_rebuild(o.mh, name, &events);
     if (rc == CHATD_OK)
@@ -118,6 +121,8 @@ int cli_verify(const struct config *cfg)
         return 1;
     }
     rc = offline_open(cfg, &o);
+    if (rc == CHATD_OK)
+        rc = modhost_recover(o.mh);
     if (rc == CHATD_OK)
         rc = modhost_verify(o.mh, scratch);
     offline_close(&o);

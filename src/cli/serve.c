@@ -128,6 +128,7 @@ static int open_storage(struct server *s)
     struct evlog_options opt = {.dir = s->cfg->data_dir,
                                 .map_size = (size_t)s->cfg->map_size,
                                 .nosync = s->cfg->nosync,
+                                .boot_id = getenv("CHATD_BOOT_ID"),
                                 .err = why,
                                 .err_size = sizeof(why)};
     int rc;

@@ -1,11 +1,15 @@
 /*
- * backup.c — a consistent online copy of the environment.
+ * backup.c — a consistent online copy of both environments.
  *
- * mdb_env_copy2 copies one read snapshot while the writer goes on, so the
- * copy holds a prefix of the log and the stores exactly as they were at
- * one commit. Compaction leaves out free pages, so the copy is usually
- * smaller than the original. The copy lands in DEST/db/, the same layout
- * as a data directory, so `chatd --data DEST` can open it as it is.
+ * mdb_env_copy2 copies one read snapshot while the writer goes on. The read
+ * models are copied first, then the log: the writer commits the log before
+ * the read models, so the copied read models reflect a prefix of the
+ * copied log, and the copy catches up from its own log when opened. The
+ * copy's log then loses the "open" mark of the running server (views.c),
+ * so opening the copy does not take the server's run for a crash.
+ * Compaction leaves out free pages, so the copy is usually smaller than
+ * the original. The copy has the layout of a data directory (DEST/db,
+ * DEST/views), so `chatd --data DEST` opens it as it is.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -70,26 +74,80 @@ static int sync_copy(const char *dest, const char *db, const char *file)
     return rc;
 }
 
-static int copy_into(struct evlog *log, const char *dest, const char *db,
-                     const char *file)
+/* Copies one environment into sub (created) and syncs it. */
+static int copy_env(MDB_env *env, const char *dest, const char *sub)
 {
+    char *file = NULL;
     int rc;
 
-    if (mkdir(db, 0700) != 0)
+    if (asprintf(&file, "%s/data.mdb", sub) < 0)
+        return CHATD_ENOMEM;
+    if (mkdir(sub, 0700) != 0) {
+        free(file);
         return CHATD_EIO;
-    rc = evlog_status(mdb_env_copy2(log->env, db, MDB_CP_COMPACT));
+    }
+    rc = evlog_status(mdb_env_copy2(env, sub, MDB_CP_COMPACT));
     if (rc == CHATD_OK)
-        rc = sync_copy(dest, db, file);
+        rc = sync_copy(dest, sub, file);
     if (rc != CHATD_OK) {
         unlink(file);
-        rmdir(db);
+        rmdir(sub);
     }
+    free(file);
     return rc;
+}
+
+/* The copy was taken from a running writer: drop its "open" mark. */
+static int unmark_copy(const char *db)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi meta;
+    MDB_val k = {10, "views_boot"};
+    int rc = mdb_env_create(&env);
+
+    if (rc != MDB_SUCCESS)
+        return evlog_status(rc);
+    rc = mdb_env_set_maxdbs(env, 4);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_env_open(env, db, 0, 0600);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_txn_begin(env, NULL, 0, &txn);
+    if (rc == MDB_SUCCESS) {
+        rc = mdb_dbi_open(txn, "meta", 0, &meta);
+        if (rc == MDB_SUCCESS)
+            rc = mdb_del(txn, meta, &k, NULL);
+        if (rc == MDB_NOTFOUND)
+            rc = MDB_SUCCESS;
+        if (rc == MDB_SUCCESS)
+            rc = mdb_txn_commit(txn);
+        else
+            mdb_txn_abort(txn);
+    }
+    mdb_env_close(env);
+    if (rc == MDB_SUCCESS) { /* lock.mdb is not part of a backup */
+        char *lock = NULL;
+
+        if (asprintf(&lock, "%s/lock.mdb", db) >= 0)
+            unlink(lock);
+        free(lock);
+    }
+    return evlog_status(rc);
+}
+
+static int remove_copy(const char *sub)
+{
+    char *file = NULL;
+
+    if (asprintf(&file, "%s/data.mdb", sub) >= 0)
+        unlink(file);
+    free(file);
+    return rmdir(sub);
 }
 
 int evlog_backup(struct evlog *log, const char *dest_dir)
 {
-    char *db = NULL, *file = NULL;
+    char *db = NULL, *views = NULL;
     bool created;
     int rc;
 
@@ -97,19 +155,28 @@ int evlog_backup(struct evlog *log, const char *dest_dir)
         return CHATD_EINVAL;
     if (asprintf(&db, "%s/db", dest_dir) < 0)
         return CHATD_ENOMEM;
-    if (asprintf(&file, "%s/data.mdb", db) < 0) {
+    if (asprintf(&views, "%s/views", dest_dir) < 0) {
         rc = CHATD_ENOMEM;
         goto out_free_db;
     }
     rc = dest_prepare(dest_dir, &created);
     if (rc != CHATD_OK)
-        goto out_free_file;
-    rc = copy_into(log, dest_dir, db, file);
+        goto out_free_views;
+    rc = copy_env(log->venv, dest_dir, views);
+    if (rc == CHATD_OK) {
+        rc = copy_env(log->env, dest_dir, db);
+        if (rc == CHATD_OK)
+            rc = unmark_copy(db);
+        if (rc != CHATD_OK) {
+            remove_copy(db);
+            remove_copy(views);
+        }
+    }
     if (rc != CHATD_OK && created)
         rmdir(dest_dir);
 
-out_free_file:
-    free(file);
+out_free_views:
+    free(views);
 out_free_db:
     free(db);
     return rc;

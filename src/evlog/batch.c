@@ -114,6 +114,7 @@ int evlog_batch_fill(struct evlog_batch *b, struct evlog_txn *txn,
                      const char *prefix)
 {
     MDB_cursor *mc;
+    MDB_txn *lt;
     MDB_val k, v;
     unsigned char key[8];
     uint64_t seen = 0;
@@ -124,7 +125,10 @@ int evlog_batch_fill(struct evlog_batch *b, struct evlog_txn *txn,
     batch_reset(b);
     if (after == UINT64_MAX)
         return CHATD_OK;
-    rc = mdb_cursor_open(txn->mdb, txn->log->log_dbi, &mc);
+    rc = evlog_log_snapshot(txn, &lt);
+    if (rc != CHATD_OK)
+        return rc;
+    rc = mdb_cursor_open(lt, txn->log->log_dbi, &mc);
     if (rc != MDB_SUCCESS)
         return evlog_status(rc);
     evlog_be64_put(key, after + 1);

@@ -46,10 +46,7 @@ int evlog_status(int rc)
     }
 }
 
-static void set_err(const struct evlog_options *opt, const char *fmt, ...)
-    CHATD_PRINTF(2, 3);
-
-static void set_err(const struct evlog_options *opt, const char *fmt, ...)
+void evlog_set_err(const struct evlog_options *opt, const char *fmt, ...)
 {
     va_list ap;
 
@@ -100,24 +97,40 @@ static int load_epoch(struct evlog *log, MDB_txn *txn)
     return CHATD_OK;
 }
 
-/* "format" names the layout of the environment; a newer one is refused
- * rather than misread. */
+/* "format" names the layout of the data directory; a newer one is refused
+ * rather than misread. Format 1 kept the read models beside the log: they
+ * are dropped here and rebuilt in DIR/views from the log at start. */
 static int check_format(struct evlog *log, MDB_txn *txn)
 {
     MDB_val k = {6, "format"}, v;
     unsigned char buf[8];
+    uint64_t have = 0;
     int rc = mdb_get(txn, log->meta_dbi, &k, &v);
 
-    if (rc == MDB_NOTFOUND && !log->read_only) {
-        evlog_be64_put(buf, EVLOG_ENV_FORMAT);
-        v = (MDB_val){8, buf};
-        return evlog_status(mdb_put(txn, log->meta_dbi, &k, &v, 0));
-    }
-    if (rc != MDB_SUCCESS)
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
         return evlog_status(rc);
-    if (v.mv_size != 8 || evlog_be64_get(v.mv_data) > EVLOG_ENV_FORMAT)
-        return CHATD_EIO;
-    return CHATD_OK;
+    if (rc == MDB_SUCCESS) {
+        if (v.mv_size != 8)
+            return CHATD_EIO;
+        have = evlog_be64_get(v.mv_data);
+        if (have > EVLOG_ENV_FORMAT)
+            return CHATD_EIO;
+        if (have == EVLOG_ENV_FORMAT)
+            return CHATD_OK;
+    }
+    if (log->read_only) /* an old layout is upgraded by a writable open */
+        return have == 0 ? CHATD_ENOTFOUND : CHATD_ESTATE;
+    if (have == 1) {
+        rc = evlog_drop_named(txn, "streams", "s:");
+        if (rc != CHATD_OK)
+            return rc;
+        core_log(CORE_LOG_INFO, "evlog", "%s: data directory of format 1 "
+                 "upgraded to %d (read models move to %s)", log->path,
+                 EVLOG_ENV_FORMAT, log->vpath);
+    }
+    evlog_be64_put(buf, EVLOG_ENV_FORMAT);
+    v = (MDB_val){8, buf};
+    return evlog_status(mdb_put(txn, log->meta_dbi, &k, &v, 0));
 }
 
 static int load_last_seq(struct evlog *log, MDB_txn *txn)
@@ -148,8 +161,6 @@ static int open_dbis(struct evlog *log, MDB_txn *txn)
     int rc = mdb_dbi_open(txn, "log", flags, &log->log_dbi);
 
     if (rc == MDB_SUCCESS)
-        rc = mdb_dbi_open(txn, "streams", flags, &log->streams_dbi);
-    if (rc == MDB_SUCCESS)
         rc = mdb_dbi_open(txn, "meta", flags, &log->meta_dbi);
     return evlog_status(rc);
 }
@@ -163,13 +174,13 @@ static int init_dbs(struct evlog *log, const struct evlog_options *opt)
                            &txn);
 
     if (rc != MDB_SUCCESS) {
-        set_err(opt, "%s: cannot begin a transaction: %s", log->path,
+        evlog_set_err(opt, "%s: cannot begin a transaction: %s", log->path,
                 mdb_strerror(rc));
         return evlog_status(rc);
     }
     rc = open_dbis(log, txn);
     if (rc != CHATD_OK) {
-        set_err(opt, "%s: no event log here (%s); is it a chatd data "
+        evlog_set_err(opt, "%s: no event log here (%s); is it a chatd data "
                 "directory?", log->path, core_strerror(rc));
         goto out_abort_txn;
     }
@@ -179,14 +190,18 @@ static int init_dbs(struct evlog *log, const struct evlog_options *opt)
     if (rc == CHATD_OK)
         rc = load_last_seq(log, txn);
     if (rc != CHATD_OK) {
-        set_err(opt, "%s: meta data unreadable or of a newer format than "
-                "%d (%s); use a newer chatd", log->path, EVLOG_ENV_FORMAT,
-                core_strerror(rc));
+        if (rc == CHATD_ESTATE)
+            evlog_set_err(opt, "%s: data directory of an older format; start "
+                    "`chatd serve` on it once to upgrade it", log->path);
+        else
+            evlog_set_err(opt, "%s: meta data unreadable or of a newer format "
+                    "than %d (%s); use a newer chatd", log->path,
+                    EVLOG_ENV_FORMAT, core_strerror(rc));
         goto out_abort_txn;
     }
     rc = evlog_status(mdb_txn_commit(txn));
     if (rc != CHATD_OK)
-        set_err(opt, "%s: cannot initialise: %s", log->path,
+        evlog_set_err(opt, "%s: cannot initialise: %s", log->path,
                 core_strerror(rc));
     return rc;
 
@@ -195,27 +210,28 @@ out_abort_txn:
     return rc;
 }
 
-static int open_env(struct evlog *log, const struct evlog_options *opt)
+int evlog_env_open(MDB_env **env, const char *path, unsigned flags,
+                   const struct evlog_options *opt)
 {
-    unsigned flags = (opt->nosync ? MDB_NOSYNC : 0) |
-                     (opt->read_only ? MDB_RDONLY : 0);
-    int rc = mdb_env_create(&log->env);
+    int rc = mdb_env_create(env);
 
     if (rc != MDB_SUCCESS)
         return evlog_status(rc);
-    rc = mdb_env_set_maxdbs(log->env, MAX_DBS);
+    if (opt->read_only)
+        flags |= MDB_RDONLY;
+    rc = mdb_env_set_maxdbs(*env, MAX_DBS);
     if (rc == MDB_SUCCESS)
-        rc = mdb_env_set_maxreaders(log->env, MAX_READERS);
+        rc = mdb_env_set_maxreaders(*env, MAX_READERS);
     if (rc == MDB_SUCCESS)
-        rc = mdb_env_set_mapsize(log->env, opt->map_size ? opt->map_size
-                                                         : DEFAULT_MAP_SIZE);
+        rc = mdb_env_set_mapsize(*env, opt->map_size ? opt->map_size
+                                                     : DEFAULT_MAP_SIZE);
     if (rc == MDB_SUCCESS)
-        rc = mdb_env_open(log->env, log->path, flags, 0600);
+        rc = mdb_env_open(*env, path, flags, 0600);
     if (rc != MDB_SUCCESS) {
-        set_err(opt, "%s: cannot open the LMDB environment: %s", log->path,
+        evlog_set_err(opt, "%s: cannot open the LMDB environment: %s", path,
                 mdb_strerror(rc));
-        mdb_env_close(log->env);
-        log->env = NULL;
+        mdb_env_close(*env);
+        *env = NULL;
         return rc == ENOENT   ? CHATD_ENOTFOUND
                : rc == EACCES ? CHATD_EPERM
                               : evlog_status(rc);
@@ -223,7 +239,22 @@ static int open_env(struct evlog *log, const struct evlog_options *opt)
     /* Reader slots left by a process that died would pin old pages for
      * ever; clear them before anyone reads. */
     int dead;
-    mdb_reader_check(log->env, &dead);
+    mdb_reader_check(*env, &dead);
+    return CHATD_OK;
+}
+
+static int read_sizes(struct evlog *log)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    int rc = mdb_env_info(log->env, &info);
+
+    if (rc == MDB_SUCCESS)
+        rc = mdb_env_stat(log->env, &st);
+    if (rc != MDB_SUCCESS)
+        return evlog_status(rc);
+    log->map_size = info.me_mapsize;
+    log->page_size = st.ms_psize;
     return CHATD_OK;
 }
 
@@ -233,8 +264,10 @@ static int make_dirs(struct evlog *log, const struct evlog_options *opt)
 
     if (rc == CHATD_OK)
         rc = make_dir(log->path);
+    if (rc == CHATD_OK)
+        rc = make_dir(log->vpath);
     if (rc != CHATD_OK)
-        set_err(opt, "%s: cannot create the data directory: %s", log->path,
+        evlog_set_err(opt, "%s: cannot create the data directory: %s", log->path,
                 strerror(errno));
     return rc;
 }
@@ -252,17 +285,23 @@ int evlog_open(struct evlog **out, const struct evlog_options *opt)
     log->read_only = opt->read_only;
     log->dir = strdup(opt->dir);
     log->path = join_path(opt->dir, "db");
-    if (!log->dir || !log->path)
+    log->vpath = join_path(opt->dir, "views");
+    if (!log->dir || !log->path || !log->vpath)
         goto out_free_log;
     if (!opt->read_only) {
         rc = make_dirs(log, opt);
         if (rc != CHATD_OK)
             goto out_free_log;
     }
-    rc = open_env(log, opt);
+    rc = evlog_env_open(&log->env, log->path, opt->nosync ? MDB_NOSYNC : 0,
+                        opt);
     if (rc != CHATD_OK)
         goto out_free_log;
     rc = init_dbs(log, opt);
+    if (rc == CHATD_OK)
+        rc = read_sizes(log);
+    if (rc == CHATD_OK)
+        rc = evlog_views_open(log, opt);
     if (rc != CHATD_OK)
         goto out_close_env;
     pthread_mutex_init(&log->stores_lock, NULL);
@@ -273,7 +312,8 @@ out_close_env:
     mdb_env_close(log->env);
 out_free_log:
     if (rc == CHATD_ENOMEM)
-        set_err(opt, "%s: out of memory", opt->dir);
+        evlog_set_err(opt, "%s: out of memory", opt->dir);
+    free(log->vpath);
     free(log->path);
     free(log->dir);
     free(log);
@@ -284,14 +324,17 @@ void evlog_close(struct evlog *log)
 {
     if (!log)
         return;
-    /* Closing the environment releases every DB handle; stores are only
-     * our wrappers around them. */
+    /* Closing the environments releases every DB handle; stores are only
+     * our wrappers around them. The views first: their clean close is
+     * recorded in the log's meta. */
+    evlog_views_close(log);
     mdb_env_close(log->env);
     for (struct evlog_store *st = log->stores, *next; st; st = next) {
         next = st->next;
         free(st);
     }
     pthread_mutex_destroy(&log->stores_lock);
+    free(log->vpath);
     free(log->path);
     free(log->dir);
     free(log);
@@ -312,36 +355,86 @@ const char *evlog_path(const struct evlog *log)
     return log->path;
 }
 
-int evlog_meta_get_u64(struct evlog_txn *txn, const char *key, uint64_t *out)
+/* The newest pending write of `key` in txn or its parents, if any. */
+static const struct evlog_meta_op *meta_pending(const struct evlog_txn *txn,
+                                                const char *key, size_t klen)
 {
+    for (; txn; txn = txn->parent)
+        for (const struct evlog_meta_op *m = txn->metas; m; m = m->next)
+            if (m->klen == klen && memcmp(m->data, key, klen) == 0)
+                return m;
+    return NULL;
+}
+
+int evlog_meta_get_raw(struct evlog_txn *txn, const char *key,
+                       struct chatd_val *out)
+{
+    size_t klen = key ? strlen(key) : 0;
+    const struct evlog_meta_op *m;
+    MDB_txn *lt;
     int rc = evlog_txn_check(txn, false);
 
     if (rc != CHATD_OK)
         return rc;
-    if (!key || !key[0] || strlen(key) > EVLOG_KEY_MAX)
+    if (klen == 0 || klen > EVLOG_KEY_MAX)
         return CHATD_EINVAL;
+    m = txn->write ? meta_pending(txn, key, klen) : NULL;
+    if (m) {
+        *out = (struct chatd_val){m->data + m->klen, m->vlen};
+        return CHATD_OK;
+    }
+    rc = evlog_log_snapshot(txn, &lt);
+    if (rc != CHATD_OK)
+        return rc;
 
-    MDB_val k = {strlen(key), (void *)key}, v;
-    rc = mdb_get(txn->mdb, txn->log->meta_dbi, &k, &v);
+    MDB_val k = {klen, (void *)key}, v;
+    rc = mdb_get(lt, txn->log->meta_dbi, &k, &v);
     if (rc != MDB_SUCCESS)
         return evlog_status(rc);
-    if (v.mv_size != 8)
+    *out = (struct chatd_val){v.mv_data, v.mv_size};
+    return CHATD_OK;
+}
+
+int evlog_meta_put_raw(struct evlog_txn *txn, const char *key,
+                       const void *val, size_t vlen)
+{
+    size_t klen = key ? strlen(key) : 0;
+    struct evlog_meta_op *m;
+    int rc = evlog_txn_check(txn, true);
+
+    if (rc != CHATD_OK)
+        return rc;
+    if (klen == 0 || klen > EVLOG_KEY_MAX)
+        return CHATD_EINVAL;
+    m = malloc(sizeof *m + klen + vlen);
+    if (!m)
+        return CHATD_ENOMEM;
+    m->klen = klen;
+    m->vlen = vlen;
+    memcpy(m->data, key, klen);
+    memcpy(m->data + klen, val, vlen);
+    m->next = txn->metas;
+    txn->metas = m;
+    return CHATD_OK;
+}
+
+int evlog_meta_get_u64(struct evlog_txn *txn, const char *key, uint64_t *out)
+{
+    struct chatd_val v;
+    int rc = evlog_meta_get_raw(txn, key, &v);
+
+    if (rc != CHATD_OK)
+        return rc;
+    if (v.len != 8)
         return CHATD_EIO;
-    *out = evlog_be64_get(v.mv_data);
+    *out = evlog_be64_get(v.data);
     return CHATD_OK;
 }
 
 int evlog_meta_put_u64(struct evlog_txn *txn, const char *key, uint64_t val)
 {
-    int rc = evlog_txn_check(txn, true);
     unsigned char buf[8];
 
-    if (rc != CHATD_OK)
-        return rc;
-    if (!key || !key[0] || strlen(key) > EVLOG_KEY_MAX)
-        return CHATD_EINVAL;
     evlog_be64_put(buf, val);
-
-    MDB_val k = {strlen(key), (void *)key}, v = {8, buf};
-    return evlog_status(mdb_put(txn->mdb, txn->log->meta_dbi, &k, &v, 0));
+    return evlog_meta_put_raw(txn, key, buf, 8);
 }

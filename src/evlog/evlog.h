@@ -1,14 +1,22 @@
 /*
  * evlog — the append-only event log and the named stores of the read
- * models, in one LMDB environment. The only code that calls mdb_*.
+ * models, in two LMDB environments. The only code that calls mdb_*.
  *
- * Layout of the environment (named databases):
+ * DIR/db, the log (every commit synced, unless relaxed):
  *   "log"          8-byte big-endian seq -> encoded event (codec.c: a
  *                  format byte first, so every old record stays readable)
- *   "streams"      stream id -> 8-byte big-endian current version
- *   "meta"         "epoch", "format", "proj:<name>" -> version,
+ *   "meta"         "epoch", "format", "views_boot" (views.c),
  *                  "ckpt:<name>" -> 8-byte BE seq (async subscribers)
+ * DIR/views, the read models (commits never synced; a function of the log,
+ * caught up or rebuilt from it at open — views.c says when):
+ *   "streams"      stream id -> 8-byte big-endian current version
+ *   "vmeta"        "applied" -> last seq reflected, "proj:<name>" -> version
  *   "s:<module>/<store>"  one per read-model store
+ *
+ * A top-level write txn appends to the log and writes the read models;
+ * its commit writes the log first (synced), then the read models, so when
+ * it returns both hold its work, and a crash in between leaves the read
+ * models behind the log, never ahead.
  *
  * Threads: one write transaction at a time, opened only by the commit
  * writer (src/commit) or by offline commands (rebuild). Read transactions
@@ -46,6 +54,10 @@ struct evlog_options {
      * for the operator when evlog_open fails. Owned by the caller. */
     char *err;
     size_t err_size;
+    /* Added: this machine boot's id (NULL: /proc/sys/kernel/random/
+     * boot_id); a marker of another boot means the machine went down
+     * under a writer (views.c). */
+    const char *boot_id;
 };
 
 /* Limits of one appended event (bytes, excluding the NUL): longer gives
@@ -59,12 +71,16 @@ struct evlog_options {
 #define EVLOG_KEY_MAX 400
 
 /* Opens (creating if needed, unless read_only) the data directory
- * opt->dir (0700) and the LMDB environment in opt->dir/db/ (0700) with its
- * databases; creates the epoch and "format" on first open. A read-only
- * open of a directory that was never initialised gives CHATD_ENOTFOUND; a
- * data directory of a newer format gives CHATD_EIO. Main thread; an
- * environment must not be opened twice in one process (an LMDB rule).
- * *out freed by evlog_close. */
+ * opt->dir (0700) and the LMDB environments in opt->dir/db/ and
+ * opt->dir/views/ (0700) with their databases; creates the epoch and
+ * "format" on first open. A read-only open of a directory that was never
+ * initialised gives CHATD_ENOTFOUND; a data directory of a newer format
+ * gives CHATD_EIO, of an older one CHATD_ESTATE (read-only) or is upgraded
+ * (writable). A writable open empties read models that cannot be trusted
+ * (evlog_views_were_reset); the caller then replays the log into them
+ * (evlog_views_applied says from where). Main thread; an environment must
+ * not be opened twice in one process (an LMDB rule). *out freed by
+ * evlog_close, which syncs the read models. */
 int evlog_open(struct evlog **out, const struct evlog_options *opt);
 /* No transaction, cursor or store of `log` may be in use. NULL is a
  * no-op. */
@@ -89,9 +105,12 @@ const char *evlog_path(const struct evlog *log);
  * thread that began it. */
 int evlog_txn_begin(struct evlog *log, bool write, struct evlog_txn **out);
 int evlog_txn_child(struct evlog_txn *parent, struct evlog_txn **out);
-/* Commit frees the txn whatever the result; on a top-level write txn it is
- * durable (fsync'd unless nosync) when this returns CHATD_OK, and
- * evlog_last_seq has been raised to cover its appends. Committing a child
+/* Commit frees the txn whatever the result; on a top-level write txn its
+ * appends and meta writes are durable (fsync'd unless nosync) and its
+ * read-model writes visible when this returns CHATD_OK, and
+ * evlog_last_seq has been raised to cover its appends. If the log part
+ * commits and the read-model part then fails, the process aborts (the
+ * events are durable; the next open replays them). Committing a child
  * hands its appends to the parent; aborting a child rolls back its
  * appends, its stream versions and its seq numbers. Open cursors of the
  * txn are closed. */
@@ -100,7 +119,8 @@ void evlog_txn_abort(struct evlog_txn *txn);
 bool evlog_txn_writable(const struct evlog_txn *txn);
 /* Added. Highest seq this txn sees: for a write txn including its own
  * (and its parents') pending appends; for a read txn the last committed
- * seq of its snapshot. 0 if the log is empty. */
+ * seq of its log snapshot (which may be newer than its read models). 0 if
+ * the log is empty. */
 uint64_t evlog_txn_last_seq(struct evlog_txn *txn);
 
 /* --- the log --- */
@@ -119,12 +139,13 @@ uint64_t evlog_txn_last_seq(struct evlog_txn *txn);
  */
 int evlog_append(struct evlog_txn *txn, const struct chatd_event *ev,
                  uint64_t expected_ver, struct chatd_event *out);
-/* Reads one event; pointers point into the map (zero copy), valid until
- * the txn ends; in a write txn only until the next write to the log in
- * it (an LMDB rule). CHATD_ENOTFOUND if there is none, CHATD_EIO if the
- * record is corrupt. */
+/* Reads one event (in a write txn also its own pending appends); pointers
+ * point into the map or the pending copy (zero copy), valid until the txn
+ * ends. CHATD_ENOTFOUND if there is none, CHATD_EIO if the record is
+ * corrupt. */
 int evlog_get(struct evlog_txn *txn, uint64_t seq, struct chatd_event *out);
-/* Calls fn for each event with seq > after, in order, until fn returns
+/* Committed events only (not a write txn's pending appends). Calls fn for
+ * each event with seq > after, in order, until fn returns
  * non-zero (returned as is) or `limit` events (0 = no limit) were seen.
  * Returns CHATD_OK at the end. `ev` as for evlog_get; fn must not write
  * to the log through `txn`. */
@@ -168,11 +189,32 @@ uint64_t evlog_batch_last_seq(const struct evlog_batch *b);
 int evlog_batch_event(const struct evlog_batch *b, size_t i,
                       struct chatd_event *out);
 
-/* --- meta --- */
+/* --- meta (in the log environment: durable with the log) --- */
 
+/* A write waits for the top-level commit; a get sees the txn's own
+ * pending writes. */
 int evlog_meta_get_u64(struct evlog_txn *txn, const char *key,
                        uint64_t *out); /* CHATD_ENOTFOUND if absent */
 int evlog_meta_put_u64(struct evlog_txn *txn, const char *key, uint64_t v);
+
+/* --- the read models' own state (views environment) --- */
+
+/* The last seq the read models reflect (0: none). */
+int evlog_views_applied(struct evlog_txn *txn, uint64_t *out);
+/* True if evlog_open emptied untrustworthy read models. */
+bool evlog_views_were_reset(const struct evlog *log);
+/* Meta values that describe the read models ("proj:<name>" versions):
+ * they go away with them. "applied" is not accessible here (EINVAL). */
+int evlog_views_meta_get_u64(struct evlog_txn *txn, const char *key,
+                             uint64_t *out);
+int evlog_views_meta_put_u64(struct evlog_txn *txn, const char *key,
+                             uint64_t v);
+/* Full rebuild: forgets every stream version and sets applied to 0 (the
+ * stores are cleared by their owners). Write txn. */
+int evlog_views_reset(struct evlog_txn *txn);
+/* Replay: the batch's events are now reflected in the read models: their
+ * stream versions, and applied = the batch's last seq. Write txn. */
+int evlog_views_advance(struct evlog_txn *txn, const struct evlog_batch *b);
 
 /* --- named stores of the read models --- */
 
@@ -180,7 +222,7 @@ int evlog_meta_put_u64(struct evlog_txn *txn, const char *key, uint64_t v);
  * exist) store "<owner>/<name>"; handle valid until evlog_close. Opening
  * the same name again gives the same handle. owner and name: 1..100 bytes
  * without '/', else CHATD_EINVAL; CHATD_EFULL once LMDB's 256
- * database slots are used (3 are the log's own).
+ * database slots are used (2 are the read models' own).
  * Only before serving starts (main thread, no txn open in the process). */
 int evlog_store_open(struct evlog *log, const char *owner, const char *name,
                      struct evlog_store **out);
@@ -224,9 +266,11 @@ int evlog_store_digest(struct evlog_txn *txn, const struct evlog_store *st,
 void evlog_be64_put(unsigned char *p, uint64_t v);
 uint64_t evlog_be64_get(const unsigned char *p);
 
-/* Consistent online copy of the environment to dest_dir (mdb_env_copy2
- * with compaction) into dest_dir/db/, so dest_dir is a valid data
- * directory with the same epoch. dest_dir must not exist or be empty
+/* Consistent online copy of both environments to dest_dir (mdb_env_copy2
+ * with compaction; the read models first, then the log, so the copy's
+ * read models are never ahead of its log) into dest_dir/views/ and
+ * dest_dir/db/, so dest_dir is a valid data directory with the same epoch
+ * (its read models catch up from its log when it is opened). dest_dir must not exist or be empty
  * (CHATD_EEXIST); it is created 0700. Any thread that holds no txn; runs
  * concurrently with the writer (it sees one committed snapshot). */
 int evlog_backup(struct evlog *log, const char *dest_dir);

@@ -9,21 +9,31 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "core/core.h"
+
 #include "evlog/evlog.h"
 
-/* Version of the environment layout, in meta "format". */
-#define EVLOG_ENV_FORMAT 1
+/* Version of the data directory layout, in meta "format": 1 kept the read
+ * models in the log's environment; 2 has them in DIR/views. */
+#define EVLOG_ENV_FORMAT 2
 
 struct evlog {
-    MDB_env *env;
+    MDB_env *env;  /* DIR/db: "log" and "meta"; every commit synced */
+    MDB_env *venv; /* DIR/views: "streams", "vmeta", "s:*"; never synced
+                    * on commit (rebuilt from the log when untrusted) */
     MDB_dbi log_dbi;
-    MDB_dbi streams_dbi;
     MDB_dbi meta_dbi;
+    MDB_dbi streams_dbi;
+    MDB_dbi vmeta_dbi;
     _Atomic uint64_t last_seq;
+    size_t page_size, map_size; /* of the log environment */
     bool read_only;
+    bool views_reset; /* emptied at open: see evlog_views_were_reset */
     char epoch[17];
-    char *dir;  /* the data directory */
-    char *path; /* dir + "/db" */
+    char boot_id[64];
+    char *dir;   /* the data directory */
+    char *path;  /* dir + "/db" */
+    char *vpath; /* dir + "/views" */
     pthread_mutex_t stores_lock;
     struct evlog_store *stores; /* owned; freed by evlog_close */
 };
@@ -38,19 +48,42 @@ struct evlog_store {
  * evlog_append's `out` does not point into a page a later write may move. */
 struct evlog_keep {
     struct evlog_keep *next;
+    uint64_t seq;
     size_t len;
     unsigned char rec[];
 };
 
+/* A write to "meta" waiting for the top-level commit, like an append. */
+struct evlog_meta_op {
+    struct evlog_meta_op *next;
+    size_t klen, vlen;
+    unsigned char data[]; /* key, then value */
+};
+
+/*
+ * A transaction spans both environments. Its views part (mdb) is an LMDB
+ * transaction begun with it: stores and stream versions are read and
+ * written there, children nest there. Its log part is only a read
+ * snapshot (ltxn, on the top-level txn, begun on first use): appends and
+ * meta writes wait in `keep` / `metas` (newest first) and are written in
+ * one synced log transaction when the top-level txn commits, just before
+ * its views part. So the log is never ahead of what was acknowledged, and
+ * the views are never ahead of the log.
+ */
 struct evlog_txn {
     struct evlog *log;
     struct evlog_txn *parent;
-    MDB_txn *mdb;
+    MDB_txn *mdb;  /* views environment */
+    MDB_txn *ltxn; /* log environment, read-only; top-level txn only */
     bool write;
     struct evlog_txn *child; /* live child: LMDB forbids using the parent */
     uint64_t next_seq;     /* write txns: seq the next append gets */
     struct evlog_cursor *cursors; /* open cursors, closed at txn end */
-    struct evlog_keep *keep;
+    struct evlog_keep *keep;       /* pending appends, newest first */
+    struct evlog_meta_op *metas;   /* pending meta writes, newest first */
+    size_t log_pages_used; /* top-level: the log's size when it began */
+    size_t pending_bytes;  /* small pending records, with their overhead */
+    size_t pending_pages;  /* pages of pending records too big for a leaf */
 };
 
 struct evlog_cursor {
@@ -65,6 +98,41 @@ int evlog_status(int rc);
 /* Usable for reads/writes now (not finished, no live child). */
 int evlog_txn_check(const struct evlog_txn *txn, bool need_write);
 
+/* Room in the log's map for one more pending record (txn.c). */
+int evlog_reserve(struct evlog_txn *txn, size_t rec_len);
+
+/* The log snapshot of txn's top-level txn, begun on first use. */
+int evlog_log_snapshot(struct evlog_txn *txn, MDB_txn **out);
+
+/* One-line operator message for a failed evlog_open (opt->err). */
+void evlog_set_err(const struct evlog_options *opt, const char *fmt, ...)
+    CHATD_PRINTF(2, 3);
+
+/* Creates and opens one LMDB environment at path with our limits. */
+int evlog_env_open(MDB_env **env, const char *path, unsigned flags,
+                   const struct evlog_options *opt);
+
+/* Drops (deletes) every named database of txn's environment whose name is
+ * `exact` or starts with `prefix` (either may be NULL; "" matches all). */
+int evlog_drop_named(MDB_txn *txn, const char *exact, const char *prefix);
+
+/* Meta values of any size: pending writes of the txn chain first, then
+ * the log snapshot. *out borrowed until the txn ends. */
+int evlog_meta_get_raw(struct evlog_txn *txn, const char *key,
+                       struct chatd_val *out);
+int evlog_meta_put_raw(struct evlog_txn *txn, const char *key,
+                       const void *val, size_t vlen);
+
+/* --- views.c --- */
+
+/* Opens DIR/views after the log (evlog_last_seq known); for a writer,
+ * decides whether the read models can be trusted and marks them open. */
+int evlog_views_open(struct evlog *log, const struct evlog_options *opt);
+/* Syncs the views and clears the mark (writer); closes the environment. */
+void evlog_views_close(struct evlog *log);
+/* Records in the views txn that they reflect the log up to seq. */
+int evlog_views_put_applied(struct evlog_txn *txn, uint64_t seq);
+
 /* --- codec.c --- */
 
 /* Size of the encoded form of `ev` (its strings must be validated). */
@@ -73,7 +141,5 @@ size_t evlog_codec_size(const struct chatd_event *ev);
 int evlog_codec_check(const struct chatd_event *ev);
 /* Writes the encoded event into buf (evlog_codec_size bytes). */
 void evlog_codec_encode(const struct chatd_event *ev, unsigned char *buf);
-
-/* 8-byte big-endian helpers for keys and values. */
 
 #endif /* EVLOG_INTERNAL_H */

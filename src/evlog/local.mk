@@ -1,7 +1,7 @@
 # src/evlog — the LMDB environment, the append-only log and the stores.
 src_libchatd_a_SOURCES += src/evlog/evlog.h src/evlog/internal.h \
 	src/evlog/evlog.c src/evlog/txn.c src/evlog/codec.c src/evlog/log.c \
-	src/evlog/batch.c src/evlog/store.c src/evlog/backup.c
+	src/evlog/batch.c src/evlog/store.c src/evlog/backup.c src/evlog/views.c
 
 check_PROGRAMS += tests/unit/evlog/test_evlog
 TESTS += tests/unit/evlog/test_evlog
@@ -9,6 +9,13 @@ tests_unit_evlog_test_evlog_SOURCES = tests/unit/evlog/test_evlog.c \
 	tests/unit/evlog/testdir.h
 tests_unit_evlog_test_evlog_CFLAGS = $(UNITCFLAGS)
 tests_unit_evlog_test_evlog_LDADD = $(UNITLIBS)
+
+check_PROGRAMS += tests/unit/evlog/test_views
+TESTS += tests/unit/evlog/test_views
+tests_unit_evlog_test_views_SOURCES = tests/unit/evlog/test_views.c \
+	tests/unit/evlog/testdir.h
+tests_unit_evlog_test_views_CFLAGS = $(UNITCFLAGS)
+tests_unit_evlog_test_views_LDADD = $(UNITLIBS)
 
 check_PROGRAMS += tests/unit/evlog/test_codec
 TESTS += tests/unit/evlog/test_codec

@@ -1,8 +1,10 @@
 /*
  * log.c — the append-only log and stream versions.
  *
- * Records are only ever added with MDB_APPEND at the end of "log" and never
- * rewritten or deleted: nothing in this file calls mdb_del on it.
+ * Records are only ever added with MDB_APPEND at the end of "log" (by the
+ * top-level commit, txn.c) and never rewritten or deleted: nothing calls
+ * mdb_del on it. Stream versions live with the read models: they are what
+ * the log says, and are rebuilt from it with them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -58,35 +60,21 @@ static int stream_put(struct evlog_txn *txn, const char *stream,
         mdb_put(txn->mdb, txn->log->streams_dbi, &k, &v, 0));
 }
 
-/* With `out`, the record is encoded into a copy the txn keeps, so `out`
- * stays valid however later writes move LMDB's dirty pages; without it,
- * it is encoded in place (MDB_RESERVE) and nothing is copied. */
+/* The record waits in the txn until the top-level commit writes it to
+ * the log; `out` points into that copy, which no later write moves. */
 static int put_record(struct evlog_txn *txn, const struct chatd_event *e,
                       struct chatd_event *out)
 {
-    unsigned char key[8];
     size_t size = evlog_codec_size(e);
-    MDB_val k = {8, key}, v = {size, NULL};
-    struct evlog_keep *keep = NULL;
-    int rc;
+    struct evlog_keep *keep = malloc(sizeof *keep + size);
+    int rc = CHATD_OK;
 
-    evlog_be64_put(key, e->seq);
-    if (!out) {
-        rc = mdb_put(txn->mdb, txn->log->log_dbi, &k, &v,
-                     MDB_APPEND | MDB_RESERVE);
-        if (rc == MDB_SUCCESS)
-            evlog_codec_encode(e, v.mv_data);
-        return evlog_status(rc);
-    }
-    keep = malloc(sizeof *keep + size);
     if (!keep)
         return CHATD_ENOMEM;
+    keep->seq = e->seq;
     keep->len = size;
     evlog_codec_encode(e, keep->rec);
-    v.mv_data = keep->rec;
-    rc = evlog_status(mdb_put(txn->mdb, txn->log->log_dbi, &k, &v,
-                              MDB_APPEND));
-    if (rc == CHATD_OK)
+    if (out)
         rc = evlog_decode(e->seq, keep->rec, size, out);
     if (rc != CHATD_OK) {
         free(keep);
@@ -118,28 +106,50 @@ int evlog_append(struct evlog_txn *txn, const struct chatd_event *ev,
     e.stream_ver = cur + 1;
     if (e.time_ms == 0)
         e.time_ms = core_now_ms();
-    /* A failed put leaves the LMDB txn unusable (its commit fails), so a
-     * half-done append can never be committed. */
-    rc = put_record(txn, &e, out);
+    /* Room in the log first, then the stream version: a failed put leaves
+     * the LMDB txn unusable (its commit fails), so a half-done append is
+     * never committed. */
+    rc = evlog_reserve(txn, evlog_codec_size(&e));
     if (rc == CHATD_OK)
         rc = stream_put(txn, e.stream, e.stream_ver);
+    if (rc == CHATD_OK)
+        rc = put_record(txn, &e, out);
     if (rc == CHATD_OK)
         txn->next_seq++;
     return rc;
 }
 
+/* An event appended by txn or its parents and not yet committed. */
+static const struct evlog_keep *pending_find(const struct evlog_txn *txn,
+                                             uint64_t seq)
+{
+    for (; txn; txn = txn->parent)
+        for (const struct evlog_keep *k = txn->keep; k; k = k->next)
+            if (k->seq == seq)
+                return k;
+    return NULL;
+}
+
 int evlog_get(struct evlog_txn *txn, uint64_t seq, struct chatd_event *out)
 {
     unsigned char key[8];
+    const struct evlog_keep *kept;
     MDB_val k = {8, key}, v;
+    MDB_txn *lt;
     int rc = evlog_txn_check(txn, false);
 
     if (rc != CHATD_OK)
         return rc;
     if (!out)
         return CHATD_EINVAL;
+    kept = txn->write ? pending_find(txn, seq) : NULL;
+    if (kept)
+        return evlog_decode(seq, kept->rec, kept->len, out);
+    rc = evlog_log_snapshot(txn, &lt);
+    if (rc != CHATD_OK)
+        return rc;
     evlog_be64_put(key, seq);
-    rc = mdb_get(txn->mdb, txn->log->log_dbi, &k, &v);
+    rc = mdb_get(lt, txn->log->log_dbi, &k, &v);
     if (rc != MDB_SUCCESS)
         return evlog_status(rc);
     return evlog_decode(seq, v.mv_data, v.mv_size, out);
@@ -173,13 +183,17 @@ int evlog_scan(struct evlog_txn *txn, uint64_t after, uint64_t limit,
     MDB_val k, v;
     struct chatd_event ev;
     uint64_t seen = 0;
+    MDB_txn *lt;
     int rc = evlog_txn_check(txn, false);
 
     if (rc != CHATD_OK)
         return rc;
     if (!fn)
         return CHATD_EINVAL;
-    rc = mdb_cursor_open(txn->mdb, txn->log->log_dbi, &mc);
+    rc = evlog_log_snapshot(txn, &lt);
+    if (rc != CHATD_OK)
+        return rc;
+    rc = mdb_cursor_open(lt, txn->log->log_dbi, &mc);
     if (rc != MDB_SUCCESS)
         return evlog_status(rc);
     for (rc = seek_after(mc, after, &k, &v); rc == MDB_SUCCESS;

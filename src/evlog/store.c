@@ -31,7 +31,7 @@ static struct evlog_store *store_find(struct evlog *log, const char *name)
 static int dbi_open(struct evlog *log, const char *dbname, MDB_dbi *dbi)
 {
     MDB_txn *txn;
-    int rc = mdb_txn_begin(log->env, NULL, log->read_only ? MDB_RDONLY : 0,
+    int rc = mdb_txn_begin(log->venv, NULL, log->read_only ? MDB_RDONLY : 0,
                            &txn);
 
     if (rc != MDB_SUCCESS)

@@ -1,13 +1,27 @@
 /*
- * txn.c — read, write and child transactions.
+ * txn.c — read, write and child transactions over the two environments.
  *
  * The next seq lives in the txn, not in the log: a top-level write txn reads
  * the last key of "log" when it begins, a child starts from its parent's
  * counter, committing a child hands the counter back to the parent, and
  * aborting a child simply drops it. So a discarded job leaves no gap.
+ *
+ * Only the views environment has nested transactions. A child's appends
+ * and meta writes are kept in memory; committing the child moves them to
+ * the parent, aborting it frees them. The log environment sees them once,
+ * at the top-level commit, in one synced write transaction of sequential
+ * MDB_APPEND puts: a few pages per batch, where syncing the read models
+ * (scattered B-tree pages, tens of KiB per message) was the cost of every
+ * acknowledged write.
+ *
+ * Writers never overlap: every top-level write txn holds the views
+ * environment's write lock from begin to commit, and the log is written
+ * only inside that window.
  */
 #include <stdlib.h>
+#include <string.h>
 
+#include "core/core.h"
 #include "evlog/internal.h"
 
 int evlog_txn_check(const struct evlog_txn *txn, bool need_write)
@@ -21,12 +35,42 @@ int evlog_txn_check(const struct evlog_txn *txn, bool need_write)
     return CHATD_OK;
 }
 
+int evlog_log_snapshot(struct evlog_txn *txn, MDB_txn **out)
+{
+    struct evlog_txn *top = txn;
+
+    while (top->parent)
+        top = top->parent;
+    if (!top->ltxn) {
+        int rc = mdb_txn_begin(top->log->env, NULL, MDB_RDONLY, &top->ltxn);
+
+        if (rc != MDB_SUCCESS) {
+            top->ltxn = NULL;
+            return evlog_status(rc);
+        }
+    }
+    *out = top->ltxn;
+    return CHATD_OK;
+}
+
+static void end_snapshot(struct evlog_txn *txn)
+{
+    if (txn->ltxn) {
+        mdb_txn_abort(txn->ltxn);
+        txn->ltxn = NULL;
+    }
+}
+
 static int last_key(struct evlog_txn *txn, uint64_t *out)
 {
     MDB_cursor *mc;
+    MDB_txn *lt;
     MDB_val k, v;
-    int rc = mdb_cursor_open(txn->mdb, txn->log->log_dbi, &mc);
+    int rc = evlog_log_snapshot(txn, &lt);
 
+    if (rc != CHATD_OK)
+        return rc;
+    rc = mdb_cursor_open(lt, txn->log->log_dbi, &mc);
     if (rc != MDB_SUCCESS)
         return evlog_status(rc);
     rc = mdb_cursor_get(mc, &k, &v, MDB_LAST);
@@ -55,13 +99,51 @@ static int txn_new(struct evlog *log, struct evlog_txn *parent, bool write,
     txn->log = log;
     txn->parent = parent;
     txn->write = write;
-    rc = mdb_txn_begin(log->env, parent ? parent->mdb : NULL, flags,
+    rc = mdb_txn_begin(log->venv, parent ? parent->mdb : NULL, flags,
                        &txn->mdb);
     if (rc != MDB_SUCCESS) {
         free(txn);
         return evlog_status(rc);
     }
     *out = txn;
+    return CHATD_OK;
+}
+
+static size_t log_pages_used(struct evlog *log)
+{
+    MDB_envinfo info;
+
+    if (mdb_env_info(log->env, &info) != MDB_SUCCESS)
+        return 0;
+    return info.me_last_pgno + 1;
+}
+
+/* Appends reach the log only at the top-level commit, where running out of
+ * map would fail the whole batch. So each append is checked here against
+ * a generous estimate of the pages the pending records will take (their
+ * bytes over a page's payload, whole pages for records too big for a leaf,
+ * plus room for branch pages and the free list), and one that would not
+ * fit fails alone, with CHATD_EFULL, like any failed put in a child txn.
+ * The estimate ignores free pages LMDB could reuse: it refuses early,
+ * never late. */
+int evlog_reserve(struct evlog_txn *txn, size_t rec_len)
+{
+    const struct evlog_txn *t;
+    size_t ps = txn->log->page_size, big = rec_len + 24 > ps / 2;
+    size_t bytes = big ? 0 : rec_len + 24;
+    size_t pages = big ? (rec_len + 16 + ps - 1) / ps : 0;
+    size_t used = 0;
+
+    for (t = txn; t; t = t->parent) {
+        bytes += t->pending_bytes;
+        pages += t->pending_pages;
+        used = t->log_pages_used;
+    }
+    pages += bytes / (ps - 64) + 1 + 64;
+    if ((used + pages) * ps > txn->log->map_size)
+        return CHATD_EFULL;
+    txn->pending_bytes += big ? 0 : rec_len + 24;
+    txn->pending_pages += big ? (rec_len + 16 + ps - 1) / ps : 0;
     return CHATD_OK;
 }
 
@@ -79,13 +161,17 @@ int evlog_txn_begin(struct evlog *log, bool write, struct evlog_txn **out)
     if (rc != CHATD_OK)
         return rc;
     if (write) {
+        /* Begun under the views write lock, so no append can land
+         * between this snapshot and our commit. */
         rc = last_key(txn, &last);
         if (rc != CHATD_OK) {
+            end_snapshot(txn);
             mdb_txn_abort(txn->mdb);
             free(txn);
             return rc;
         }
         txn->next_seq = last + 1;
+        txn->log_pages_used = log_pages_used(log);
     }
     *out = txn;
     return CHATD_OK;
@@ -119,19 +205,26 @@ static void close_cursors(struct evlog_txn *txn)
     txn->cursors = NULL;
 }
 
-static void free_keep(struct evlog_keep *k)
+static void free_pending(struct evlog_txn *txn)
 {
-    for (struct evlog_keep *next; k; k = next) {
+    for (struct evlog_keep *k = txn->keep, *next; k; k = next) {
         next = k->next;
         free(k);
     }
+    for (struct evlog_meta_op *m = txn->metas, *next; m; m = next) {
+        next = m->next;
+        free(m);
+    }
+    txn->keep = NULL;
+    txn->metas = NULL;
 }
 
 static void txn_free(struct evlog_txn *txn)
 {
     if (txn->parent)
         txn->parent->child = NULL;
-    free_keep(txn->keep);
+    end_snapshot(txn);
+    free_pending(txn);
     free(txn);
 }
 
@@ -149,25 +242,120 @@ static void end_live_child(struct evlog_txn *txn)
     close_cursors(c);
     mdb_txn_abort(c->mdb);
     c->mdb = NULL;
-    free_keep(c->keep);
-    c->keep = NULL;
+    free_pending(c);
     c->parent = NULL;
     txn->child = NULL;
 }
 
-/* A child's appends become the parent's: its seq counter and the copies
- * its `out` events point into. */
+/* A child's pending writes become the parent's, newest first as before:
+ * the child's list, then the parent's. */
 static void child_merge(struct evlog_txn *child)
 {
     struct evlog_txn *parent = child->parent;
-    struct evlog_keep **tail = &child->keep;
+    struct evlog_keep **kt = &child->keep;
+    struct evlog_meta_op **mt = &child->metas;
 
     parent->next_seq = child->next_seq;
-    while (*tail)
-        tail = &(*tail)->next;
-    *tail = parent->keep;
+    parent->pending_bytes += child->pending_bytes;
+    parent->pending_pages += child->pending_pages;
+    while (*kt)
+        kt = &(*kt)->next;
+    *kt = parent->keep;
     parent->keep = child->keep;
     child->keep = NULL;
+    while (*mt)
+        mt = &(*mt)->next;
+    *mt = parent->metas;
+    parent->metas = child->metas;
+    child->metas = NULL;
+}
+
+/* Reverses a singly linked list through its first member `next`. */
+#define REVERSE(type, head)                                                   \
+    do {                                                                      \
+        type *prev_ = NULL, *cur_ = (head), *next_;                           \
+        while (cur_) {                                                        \
+            next_ = cur_->next;                                               \
+            cur_->next = prev_;                                               \
+            prev_ = cur_;                                                     \
+            cur_ = next_;                                                     \
+        }                                                                     \
+        (head) = prev_;                                                       \
+    } while (0)
+
+static int put_pending(struct evlog_txn *txn, MDB_txn *lw)
+{
+    unsigned char key[8];
+    int rc = MDB_SUCCESS;
+
+    REVERSE(struct evlog_keep, txn->keep);
+    REVERSE(struct evlog_meta_op, txn->metas);
+    for (struct evlog_keep *k = txn->keep; k && rc == MDB_SUCCESS;
+         k = k->next) {
+        MDB_val mk = {8, key}, mv = {k->len, k->rec};
+
+        evlog_be64_put(key, k->seq);
+        rc = mdb_put(lw, txn->log->log_dbi, &mk, &mv, MDB_APPEND);
+    }
+    for (struct evlog_meta_op *m = txn->metas; m && rc == MDB_SUCCESS;
+         m = m->next) {
+        MDB_val mk = {m->klen, m->data}, mv = {m->vlen, m->data + m->klen};
+
+        rc = mdb_put(lw, txn->log->meta_dbi, &mk, &mv, 0);
+    }
+    return evlog_status(rc);
+}
+
+/* The durable part of a top-level commit: the pending appends and meta
+ * writes in one log transaction, synced (unless relaxed). */
+static int commit_log(struct evlog_txn *txn)
+{
+    MDB_txn *lw;
+    int rc;
+
+    end_snapshot(txn); /* one transaction per environment and thread */
+    rc = mdb_txn_begin(txn->log->env, NULL, 0, &lw);
+    if (rc != MDB_SUCCESS)
+        return evlog_status(rc);
+    rc = put_pending(txn, lw);
+    if (rc != CHATD_OK) {
+        mdb_txn_abort(lw);
+        return rc;
+    }
+    return evlog_status(mdb_txn_commit(lw));
+}
+
+static int commit_top(struct evlog_txn *txn)
+{
+    bool appended = txn->keep != NULL;
+    int rc = CHATD_OK;
+
+    if (appended)
+        rc = evlog_views_put_applied(txn, txn->next_seq - 1);
+    if (rc == CHATD_OK && (appended || txn->metas))
+        rc = commit_log(txn);
+    if (rc != CHATD_OK) {
+        mdb_txn_abort(txn->mdb);
+        return rc;
+    }
+    rc = evlog_status(mdb_txn_commit(txn->mdb));
+    if (rc != CHATD_OK && appended) {
+        /* The events are durable and may be answered as failed: a client
+         * retrying would then find no trace of them in the read models.
+         * Stopping here is the only safe move; the next start replays
+         * them into the read models from the log. */
+        core_log(CORE_LOG_ERROR, "evlog",
+                 "events %llu..%llu are in the log but their read models "
+                 "could not be committed (%s); stopping so the restart "
+                 "replays them",
+                 (unsigned long long)evlog_last_seq(txn->log) + 1,
+                 (unsigned long long)txn->next_seq - 1, core_strerror(rc));
+        abort();
+    }
+    if (rc == CHATD_OK && appended)
+        atomic_store_explicit(&txn->log->last_seq, txn->next_seq - 1,
+                              memory_order_release);
+    return rc;
 }
 
 int evlog_txn_commit(struct evlog_txn *txn)
@@ -181,12 +369,15 @@ int evlog_txn_commit(struct evlog_txn *txn)
         return CHATD_ESTATE;
     }
     close_cursors(txn);
-    rc = evlog_status(mdb_txn_commit(txn->mdb));
-    if (rc == CHATD_OK && txn->parent)
-        child_merge(txn);
-    else if (rc == CHATD_OK && txn->write)
-        atomic_store_explicit(&txn->log->last_seq, txn->next_seq - 1,
-                              memory_order_release);
+    if (txn->parent) {
+        rc = evlog_status(mdb_txn_commit(txn->mdb));
+        if (rc == CHATD_OK)
+            child_merge(txn);
+    } else if (txn->write) {
+        rc = commit_top(txn);
+    } else {
+        rc = evlog_status(mdb_txn_commit(txn->mdb));
+    }
     txn_free(txn);
     return rc;
 }

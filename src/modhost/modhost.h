@@ -70,9 +70,15 @@ int modhost_find(const char *dir, const char *name, char *out,
 
 /* Opens every declared store and checks config sections. Needs the log. */
 int modhost_attach(struct modhost *mh, const struct modhost_deps *deps);
-/* Rebuilds projections whose stored version differs (or that are new on a
+/* Brings the read models up to the log (modhost_recover), rebuilds
+ * projections whose stored version differs (or that are new on a
  * non-empty log), then records versions. Before the commit writer opens. */
 int modhost_prepare(struct modhost *mh);
+/* Replays the events the read models have not seen (after an unclean
+ * stop) into every projection, the real-time feed and the stream
+ * versions; if they are empty and the log is not, rebuilds them all.
+ * Before the commit writer opens; offline commands call it too. */
+int modhost_recover(struct modhost *mh);
 /* Adds routes to http, starts subscribers and timers, calls start. */
 int modhost_start(struct modhost *mh);
 /* Calls stop, stops timers and subscribers (the commit writer must still

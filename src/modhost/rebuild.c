@@ -1,7 +1,8 @@
 /*
- * Read models from the log: the start-up check of projection versions,
- * `chatd rebuild`, and `chatd verify` (which replays into a scratch
- * environment and compares digests, so the live data is never touched).
+ * Read models from the log: catching up after an unclean stop, the
+ * start-up check of projection versions, `chatd rebuild`, and
+ * `chatd verify` (which replays into a scratch environment and compares
+ * digests, so the live data is never touched).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,8 @@ static int clear_selected(struct modhost *mh, bool full)
     }
     if (rc == CHATD_OK && full && mh->deps.userfeed != NULL)
         rc = userfeed_clear(mh->deps.userfeed, t);
+    if (rc == CHATD_OK && full)
+        rc = evlog_views_reset(t);
     if (rc != CHATD_OK) {
         evlog_txn_abort(t);
         return rc;
@@ -73,7 +76,7 @@ static int record_versions(struct modhost *mh)
     for (i = 0; rc == CHATD_OK && i < mh->projs.len; i++) {
         p = mh->projs.items[i];
         snprintf(key, sizeof(key), "proj:%s", p->name);
-        rc = evlog_meta_put_u64(t, key, p->version);
+        rc = evlog_views_meta_put_u64(t, key, p->version);
     }
     if (rc != CHATD_OK) {
         evlog_txn_abort(t);
@@ -82,8 +85,8 @@ static int record_versions(struct modhost *mh)
     return evlog_txn_commit(t);
 }
 
-/* Clears and replays the selected projections (all of them and the
- * real-time feed when `full`). */
+/* Clears and replays the selected projections (all of them, the
+ * real-time feed and the read models' own state when `full`). */
 static int rebuild_selected(struct modhost *mh, bool full, uint64_t *count)
 {
     struct replay_ctx ctx = {.mh = mh,
@@ -93,7 +96,9 @@ static int rebuild_selected(struct modhost *mh, bool full, uint64_t *count)
     int rc;
 
     rc = clear_selected(mh, full);
-    if (rc == CHATD_OK)
+    if (rc == CHATD_OK && full)
+        rc = replay_run_views(mh->deps.log, 0, replay_apply, &ctx, count);
+    else if (rc == CHATD_OK)
         rc = replay_run(mh->deps.log, mh->deps.log, 0, 0, replay_apply, &ctx,
                         count);
     if (rc == CHATD_OK)
@@ -156,7 +161,7 @@ static int select_outdated(struct modhost *mh, size_t *selected)
     for (i = 0; i < mh->projs.len; i++) {
         p = mh->projs.items[i];
         snprintf(key, sizeof(key), "proj:%s", p->name);
-        rc = evlog_meta_get_u64(t, key, &have);
+        rc = evlog_views_meta_get_u64(t, key, &have);
         p->selected = rc == CHATD_ENOTFOUND ? evlog_last_seq(mh->deps.log) > 0
                                             : rc == CHATD_OK && have != p->version;
         if (p->selected)
@@ -171,13 +176,52 @@ static int select_outdated(struct modhost *mh, size_t *selected)
     return CHATD_OK;
 }
 
+static int views_applied(struct modhost *mh, uint64_t *out)
+{
+    struct evlog_txn *t;
+    int rc = evlog_txn_begin(mh->deps.log, false, &t);
+
+    if (rc != CHATD_OK)
+        return rc;
+    rc = evlog_views_applied(t, out);
+    evlog_txn_abort(t);
+    return rc;
+}
+
+int modhost_recover(struct modhost *mh)
+{
+    struct replay_ctx ctx = {.mh = mh, .userfeed = mh->deps.userfeed};
+    uint64_t applied = 0, count = 0, last = evlog_last_seq(mh->deps.log);
+    uint64_t start = core_mono_ns();
+    int rc = views_applied(mh, &applied);
+
+    if (rc != CHATD_OK || applied >= last)
+        return rc;
+    if (applied == 0) {
+        core_log(CORE_LOG_INFO, "modhost", "read models are empty and the "
+                 "log holds %llu events: rebuilding them",
+                 (unsigned long long)last);
+        return modhost_rebuild(mh, NULL, &count);
+    }
+    rc = replay_run_views(mh->deps.log, applied, replay_apply, &ctx, &count);
+    if (rc == CHATD_OK)
+        core_log(CORE_LOG_INFO, "modhost",
+                 "read models caught up with the log: %llu events after "
+                 "seq %llu replayed in %.2f s",
+                 (unsigned long long)count, (unsigned long long)applied,
+                 (double)(core_mono_ns() - start) / 1e9);
+    return rc;
+}
+
 int modhost_prepare(struct modhost *mh)
 {
     uint64_t count = 0;
     size_t selected = 0;
     int rc;
 
-    rc = select_outdated(mh, &selected);
+    rc = modhost_recover(mh);
+    if (rc == CHATD_OK)
+        rc = select_outdated(mh, &selected);
     if (rc != CHATD_OK)
         return rc;
     if (selected > 0)

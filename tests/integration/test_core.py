@@ -56,6 +56,21 @@ class IdentityTest(ServerTestCase):
         _, utoken = self.server.create_user("plain-1")
         self.assertError(self.server.get("/v1/events", token=utoken), 403, "forbidden")
 
+    def test_tokens_answer_the_same_when_used_again(self):
+        # A token once found is remembered: repeated use gives the same
+        # principal and kind; tokens that differ by one byte stay unknown.
+        uid, utoken = self.server.create_user("repeat-user")
+        sid, stoken = self.server.create_user("repeat-svc", kind="service")
+        for _ in range(3):
+            me = self.server.get("/v1/me", token=utoken).json
+            self.assertEqual((me["id"], me["kind"]), (uid, "user"))
+            me = self.server.get("/v1/me", token=stoken).json
+            self.assertEqual((me["id"], me["kind"]), (sid, "service"))
+        last = "0" if utoken[-1] != "0" else "1"
+        for bad in (utoken[:-1] + last, utoken + "0", utoken[:-1]):
+            self.assertError(self.server.get("/v1/me", token=bad), 401,
+                             "unauthenticated")
+
     def test_admin_only_routes(self):
         _, utoken = self.server.create_user("not-admin")
         r = self.server.post("/v1/users", {"name": "x"}, token=utoken)
@@ -293,6 +308,72 @@ class DurabilityTest(unittest.TestCase):
             r = server.admin("GET", "/v1/users/" + acked[-1][1])
             self.assertEqual(r.status, 200)
             server.stop()
+        finally:
+            server.cleanup()
+
+    def test_machine_crash_rebuilds_read_models_from_the_log(self):
+        # The read models are committed without fsync; after the machine
+        # (not just the process) went down they may be torn, so a start on
+        # another boot empties and rebuilds them from the synced log.
+        # CHATD_BOOT_ID stands in for /proc/sys/kernel/random/boot_id.
+        server = Server(env={"CHATD_BOOT_ID": "boot-before"}).start()
+        try:
+            uid, tok = server.create_user("mc-owner")
+            pid, _ = server.create_user("mc-peer")
+            r = server.post("/v1/rooms", {"kind": "group", "title": "mc",
+                                          "members": [pid]}, token=tok)
+            self.assertEqual(r.status, 201, r)
+            room = r.json["id"]
+            for i in range(30):
+                r = server.post("/v1/rooms/%s/messages" % room,
+                                {"text": "m%d" % i, "client_msg_id": "c%d" % i},
+                                token=tok)
+                self.assertEqual(r.status, 201, r)
+            before = server.get("/v1/rooms/%s/messages?limit=100" % room, token=tok)
+            inbox = server.get("/v1/rooms", token=tok)
+            acked = []
+            stop = threading.Event()
+            ths = create_users_concurrently(server, "mc", 8, 300, acked, stop)
+            time.sleep(1.0)
+            server.kill()
+            stop.set()
+            for th in ths:
+                th.join(10)
+            self.assertGreater(len(acked), 20)
+
+            server.extra_env = {"CHATD_BOOT_ID": "boot-after"}
+            seen = len(server.log_lines)
+            server.start()
+            logs = "\n".join(server.log_lines[seen:])
+            self.assertIn("the machine went down", logs)
+            self.assertIn("rebuilding them", logs)
+            after = server.get("/v1/rooms/%s/messages?limit=100" % room, token=tok)
+            self.assertEqual(after.status, 200)
+            self.assertEqual(after.json, before.json)
+            self.assertEqual(server.get("/v1/rooms", token=tok).json, inbox.json)
+            for name, user_id in acked:
+                r = server.admin("GET", "/v1/users/" + user_id)
+                self.assertEqual(r.status, 200, name)
+            # The same room goes on with the next seq, no gap, no repeat.
+            r = server.post("/v1/rooms/%s/messages" % room,
+                            {"text": "after", "client_msg_id": "c-after"}, token=tok)
+            self.assertEqual(r.status, 201, r)
+            self.assertEqual(r.json["seq"], 31)
+            r = server.post("/v1/rooms/%s/messages" % room,
+                            {"text": "m3", "client_msg_id": "c3"}, token=tok)
+            self.assertEqual(r.status, 200, r)  # idempotent replay of c3
+            self.assertEqual(r.json["seq"], 4)
+            self.assertEqual(server.stop(), 0)
+            # A clean stop: the next start trusts them, on any boot.
+            server.extra_env = {"CHATD_BOOT_ID": "boot-third"}
+            seen = len(server.log_lines)
+            server.start()
+            logs = "\n".join(server.log_lines[seen:])
+            self.assertNotIn("rebuilding them", logs)
+            self.assertNotIn("did not stop cleanly", logs)
+            self.assertEqual(server.stop(), 0)
+            v = server.run_cli("verify")
+            self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
         finally:
             server.cleanup()
 

@@ -1,0 +1,368 @@
+/*
+ * views.c — the read models' environment (DIR/views) and when to trust it.
+ *
+ * The read models are a function of the log, so they are committed without
+ * fsync: a process crash loses nothing (the kernel still has every page
+ * LMDB wrote), and on the next start the events after "applied" (the last
+ * seq they reflect, written in the same commit as them) are replayed into
+ * them. A machine crash is different: without fsync the kernel may have
+ * written any subset of the pages, in any order, so the environment may be
+ * torn beyond what LMDB can detect. So while the views are open for writing
+ * the log's meta carries "views_boot" = this boot's id (synced); a clean
+ * close syncs the views and removes it. Finding it at open means the last
+ * writer did not close: the same boot id means a process crash (views
+ * sound), another means the machine went down under it, and the views are
+ * emptied before anything reads them, to be rebuilt from the log.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/core.h"
+#include "evlog/internal.h"
+
+#define MARKER "views_boot"
+#define APPLIED "applied"
+#define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
+
+/* This boot's id; if the system does not tell, a random one, so every
+ * unclean stop is taken for a machine crash (safe, only slower). */
+static void read_boot_id(char *out, size_t size, const char *given)
+{
+    char buf[64] = "";
+    int fd;
+    ssize_t n = 0;
+
+    if (given && given[0]) {
+        snprintf(out, size, "%s", given);
+        return;
+    }
+    fd = open(BOOT_ID_PATH, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+    }
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+        n--;
+    if (n > 0) {
+        buf[n] = '\0';
+        snprintf(out, size, "%s", buf);
+        return;
+    }
+    snprintf(out, size, "unknown-");
+    if (core_random_hex(out + 8, 8) != CHATD_OK)
+        snprintf(out, size, "unknown");
+}
+
+int evlog_drop_named(MDB_txn *txn, const char *exact, const char *prefix)
+{
+    MDB_dbi main_dbi, dbi;
+    MDB_cursor *mc;
+    MDB_val k, v;
+    char name[512];
+    int rc = mdb_dbi_open(txn, NULL, 0, &main_dbi);
+
+    if (rc != MDB_SUCCESS)
+        return evlog_status(rc);
+    /* Dropping changes the main DB under a cursor: look up afresh each
+     * time, from the first name that matches. */
+    for (;;) {
+        bool found = false;
+
+        rc = mdb_cursor_open(txn, main_dbi, &mc);
+        if (rc != MDB_SUCCESS)
+            return evlog_status(rc);
+        for (rc = mdb_cursor_get(mc, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
+             rc = mdb_cursor_get(mc, &k, &v, MDB_NEXT)) {
+            if (k.mv_size >= sizeof name)
+                continue;
+            memcpy(name, k.mv_data, k.mv_size);
+            name[k.mv_size] = '\0';
+            if (strlen(name) != k.mv_size) /* not a DB name */
+                continue;
+            if ((exact && strcmp(name, exact) == 0) ||
+                (prefix && strncmp(name, prefix, strlen(prefix)) == 0)) {
+                found = true;
+                break;
+            }
+        }
+        mdb_cursor_close(mc);
+        if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+            return evlog_status(rc);
+        if (!found)
+            return CHATD_OK;
+        rc = mdb_dbi_open(txn, name, 0, &dbi);
+        if (rc == MDB_SUCCESS)
+            rc = mdb_drop(txn, dbi, 1);
+        if (rc != MDB_SUCCESS)
+            return evlog_status(rc);
+    }
+}
+
+static int get_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *out)
+{
+    MDB_val k = {strlen(key), (void *)key}, v;
+    int rc = mdb_get(txn, dbi, &k, &v);
+
+    if (rc == MDB_NOTFOUND) {
+        *out = 0;
+        return CHATD_OK;
+    }
+    if (rc != MDB_SUCCESS)
+        return evlog_status(rc);
+    if (v.mv_size != 8)
+        return CHATD_EIO;
+    *out = evlog_be64_get(v.mv_data);
+    return CHATD_OK;
+}
+
+static int open_view_dbis(struct evlog *log, MDB_txn *txn)
+{
+    unsigned flags = log->read_only ? 0 : MDB_CREATE;
+    int rc = mdb_dbi_open(txn, "streams", flags, &log->streams_dbi);
+
+    if (rc == MDB_SUCCESS)
+        rc = mdb_dbi_open(txn, "vmeta", flags, &log->vmeta_dbi);
+    return evlog_status(rc);
+}
+
+/* The marker left by the last writer, "" if it closed cleanly. */
+static int read_marker(struct evlog *log, char *out, size_t size)
+{
+    MDB_txn *txn;
+    MDB_val k = {strlen(MARKER), MARKER}, v;
+    int rc = mdb_txn_begin(log->env, NULL, MDB_RDONLY, &txn);
+
+    out[0] = '\0';
+    if (rc != MDB_SUCCESS)
+        return evlog_status(rc);
+    rc = mdb_get(txn, log->meta_dbi, &k, &v);
+    if (rc == MDB_SUCCESS)
+        snprintf(out, size, "%.*s", (int)v.mv_size, (const char *)v.mv_data);
+    mdb_txn_abort(txn);
+    return rc == MDB_SUCCESS || rc == MDB_NOTFOUND ? CHATD_OK
+                                                   : evlog_status(rc);
+}
+
+/* Sets (boot id) or removes (NULL) the marker, in a synced commit. */
+static int write_marker(struct evlog *log, const char *boot)
+{
+    MDB_txn *txn;
+    MDB_val k = {strlen(MARKER), MARKER};
+    int rc = mdb_txn_begin(log->env, NULL, 0, &txn);
+
+    if (rc != MDB_SUCCESS)
+        return evlog_status(rc);
+    if (boot) {
+        MDB_val v = {strlen(boot), (void *)boot};
+        rc = mdb_put(txn, log->meta_dbi, &k, &v, 0);
+    } else {
+        rc = mdb_del(txn, log->meta_dbi, &k, NULL);
+        if (rc == MDB_NOTFOUND)
+            rc = MDB_SUCCESS;
+    }
+    if (rc != MDB_SUCCESS) {
+        mdb_txn_abort(txn);
+        return evlog_status(rc);
+    }
+    rc = mdb_txn_commit(txn);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_env_sync(log->env, 1); /* even in relaxed mode */
+    return evlog_status(rc);
+}
+
+/* Opens the views' databases and, for a writer, empties them if they
+ * cannot be trusted, syncing the empty state before anything else. */
+static int init_views(struct evlog *log, bool wipe)
+{
+    MDB_txn *txn;
+    uint64_t applied = 0;
+    int rc = mdb_txn_begin(log->venv, NULL, log->read_only ? MDB_RDONLY : 0,
+                           &txn);
+
+    if (rc != MDB_SUCCESS)
+        return evlog_status(rc);
+    rc = wipe ? evlog_drop_named(txn, NULL, "") : CHATD_OK;
+    if (rc == CHATD_OK)
+        rc = open_view_dbis(log, txn);
+    if (rc == CHATD_OK)
+        rc = get_u64(txn, log->vmeta_dbi, APPLIED, &applied);
+    if (rc == CHATD_OK && applied > evlog_last_seq(log) && !log->read_only) {
+        /* Read models ahead of the log: the log was restored without
+         * them. They describe events that do not exist any more. */
+        core_log(CORE_LOG_WARN, "evlog", "%s: read models reflect seq %llu "
+                 "but the log ends at %llu; emptying them for a rebuild",
+                 log->vpath, (unsigned long long)applied,
+                 (unsigned long long)evlog_last_seq(log));
+        mdb_txn_abort(txn);
+        return init_views(log, true);
+    }
+    if (rc != CHATD_OK) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    rc = evlog_status(mdb_txn_commit(txn));
+    if (rc == CHATD_OK && wipe) {
+        rc = evlog_status(mdb_env_sync(log->venv, 1));
+        log->views_reset = true;
+    }
+    return rc;
+}
+
+int evlog_views_open(struct evlog *log, const struct evlog_options *opt)
+{
+    char marker[64];
+    bool wipe = false;
+    int rc;
+
+    read_boot_id(log->boot_id, sizeof log->boot_id, opt->boot_id);
+    rc = evlog_env_open(&log->venv, log->vpath, MDB_NOSYNC, opt);
+    if (rc != CHATD_OK)
+        return rc;
+    if (!log->read_only) {
+        rc = read_marker(log, marker, sizeof marker);
+        if (rc != CHATD_OK)
+            goto out_close;
+        if (marker[0] && strcmp(marker, log->boot_id) != 0) {
+            core_log(CORE_LOG_WARN, "evlog", "%s: the machine went down "
+                     "while chatd was running (boot %s, now %s): the read "
+                     "models may be torn and are rebuilt from the log",
+                     log->vpath, marker, log->boot_id);
+            wipe = true;
+        } else if (marker[0]) {
+            core_log(CORE_LOG_INFO, "evlog", "%s: chatd did not stop "
+                     "cleanly; the read models catch up from the log",
+                     log->vpath);
+        }
+    }
+    rc = init_views(log, wipe);
+    if (rc == CHATD_OK && !log->read_only)
+        rc = write_marker(log, log->boot_id);
+    if (rc != CHATD_OK) {
+        evlog_set_err(opt, "%s: cannot open the read models: %s", log->vpath,
+                    core_strerror(rc));
+        goto out_close;
+    }
+    return CHATD_OK;
+
+out_close:
+    mdb_env_close(log->venv);
+    log->venv = NULL;
+    return rc;
+}
+
+void evlog_views_close(struct evlog *log)
+{
+    if (!log->venv)
+        return;
+    if (!log->read_only) {
+        int rc = evlog_status(mdb_env_sync(log->venv, 1));
+
+        if (rc == CHATD_OK)
+            rc = write_marker(log, NULL);
+        if (rc != CHATD_OK)
+            core_log(CORE_LOG_WARN, "evlog", "%s: read models not closed "
+                     "cleanly (%s); the next start treats them as after a "
+                     "crash", log->vpath, core_strerror(rc));
+    }
+    mdb_env_close(log->venv);
+    log->venv = NULL;
+}
+
+bool evlog_views_were_reset(const struct evlog *log)
+{
+    return log->views_reset;
+}
+
+/* --- inside transactions --- */
+
+int evlog_views_put_applied(struct evlog_txn *txn, uint64_t seq)
+{
+    unsigned char buf[8];
+    MDB_val k = {strlen(APPLIED), APPLIED}, v = {8, buf};
+
+    evlog_be64_put(buf, seq);
+    return evlog_status(mdb_put(txn->mdb, txn->log->vmeta_dbi, &k, &v, 0));
+}
+
+int evlog_views_applied(struct evlog_txn *txn, uint64_t *out)
+{
+    int rc = evlog_txn_check(txn, false);
+
+    if (rc != CHATD_OK)
+        return rc;
+    return get_u64(txn->mdb, txn->log->vmeta_dbi, APPLIED, out);
+}
+
+int evlog_views_meta_get_u64(struct evlog_txn *txn, const char *key,
+                             uint64_t *out)
+{
+    int rc = evlog_txn_check(txn, false);
+
+    if (rc != CHATD_OK)
+        return rc;
+    if (!key || !key[0] || strlen(key) > EVLOG_KEY_MAX ||
+        strcmp(key, APPLIED) == 0)
+        return CHATD_EINVAL;
+
+    MDB_val k = {strlen(key), (void *)key}, v;
+    rc = mdb_get(txn->mdb, txn->log->vmeta_dbi, &k, &v);
+    if (rc != MDB_SUCCESS)
+        return evlog_status(rc);
+    if (v.mv_size != 8)
+        return CHATD_EIO;
+    *out = evlog_be64_get(v.mv_data);
+    return CHATD_OK;
+}
+
+int evlog_views_meta_put_u64(struct evlog_txn *txn, const char *key,
+                             uint64_t val)
+{
+    unsigned char buf[8];
+    int rc = evlog_txn_check(txn, true);
+
+    if (rc != CHATD_OK)
+        return rc;
+    if (!key || !key[0] || strlen(key) > EVLOG_KEY_MAX ||
+        strcmp(key, APPLIED) == 0)
+        return CHATD_EINVAL;
+    evlog_be64_put(buf, val);
+
+    MDB_val k = {strlen(key), (void *)key}, v = {8, buf};
+    return evlog_status(mdb_put(txn->mdb, txn->log->vmeta_dbi, &k, &v, 0));
+}
+
+int evlog_views_reset(struct evlog_txn *txn)
+{
+    int rc = evlog_txn_check(txn, true);
+
+    if (rc != CHATD_OK)
+        return rc;
+    rc = evlog_status(mdb_drop(txn->mdb, txn->log->streams_dbi, 0));
+    if (rc == CHATD_OK)
+        rc = evlog_views_put_applied(txn, 0);
+    return rc;
+}
+
+int evlog_views_advance(struct evlog_txn *txn, const struct evlog_batch *b)
+{
+    struct chatd_event ev;
+    unsigned char buf[8];
+    size_t n = evlog_batch_count(b);
+    int rc = evlog_txn_check(txn, true);
+
+    for (size_t i = 0; rc == CHATD_OK && i < n; i++) {
+        rc = evlog_batch_event(b, i, &ev);
+        if (rc != CHATD_OK)
+            break;
+        evlog_be64_put(buf, ev.stream_ver);
+
+        MDB_val k = {strlen(ev.stream), (void *)ev.stream}, v = {8, buf};
+        rc = evlog_status(mdb_put(txn->mdb, txn->log->streams_dbi, &k, &v, 0));
+    }
+    if (rc == CHATD_OK && evlog_batch_last_seq(b) != 0)
+        rc = evlog_views_put_applied(txn, evlog_batch_last_seq(b));
+    return rc;
+}
