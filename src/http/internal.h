@@ -13,6 +13,7 @@
 #ifndef HTTP_INTERNAL_H
 #define HTTP_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -30,6 +31,8 @@
 #define HTTP_DEFAULT_CONNECTIONS 10000u
 #define HTTP_DEFAULT_MEMORY 8192u
 #define HTTP_DEFAULT_TIMEOUT 60u
+#define HTTP_ID_BYTES 16     /* random bytes in a generated request id */
+#define HTTP_ID_POOL 4096    /* random bytes fetched from the kernel at once */
 
 enum route_kind {
     ROUTE_HANDLER,
@@ -79,6 +82,11 @@ struct http_server {
     atomic_bool ready;
     struct metrics_value *connections;
     struct metrics_value *deferred;
+    /* Randomness for generated request ids, taken HTTP_ID_BYTES at a time
+     * (MHD thread and synthetic requests' threads, under id_lock). */
+    pthread_mutex_t id_lock;
+    size_t id_used; /* bytes of id_pool already handed out */
+    unsigned char id_pool[HTTP_ID_POOL];
 };
 
 enum req_kind {

@@ -1,9 +1,12 @@
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 
 #include "core/core.h"
+#include "crypto/crypto.h"
 #include "http/internal.h"
 
 struct chatd_req *http_req_alloc(struct http_server *s, enum req_kind kind)
@@ -65,17 +68,58 @@ bool http_req_id_valid(const char *id)
     return n > 0;
 }
 
+/* Fills the pool from the kernel; false if getrandom fails. */
+static bool id_pool_fill(struct http_server *s)
+{
+    size_t got = 0;
+    ssize_t n;
+
+    while (got < sizeof(s->id_pool)) {
+        n = getrandom(s->id_pool + got, sizeof(s->id_pool) - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        got += (size_t)n;
+    }
+    s->id_used = 0;
+    return true;
+}
+
+/* HTTP_ID_BYTES random bytes from the server's pool: one getrandom per
+ * HTTP_ID_POOL / HTTP_ID_BYTES requests instead of one per request. Each
+ * byte is handed out once. */
+static bool id_random(struct http_server *s, unsigned char *out)
+{
+    bool ok = true;
+
+    pthread_mutex_lock(&s->id_lock);
+    if (s->id_used + HTTP_ID_BYTES > sizeof(s->id_pool))
+        ok = id_pool_fill(s);
+    if (ok) {
+        memcpy(out, s->id_pool + s->id_used, HTTP_ID_BYTES);
+        s->id_used += HTTP_ID_BYTES;
+    }
+    pthread_mutex_unlock(&s->id_lock);
+    return ok;
+}
+
 void http_req_set_id(struct chatd_req *r, const char *client_id)
 {
+    unsigned char b[HTTP_ID_BYTES];
+
     if (http_req_id_valid(client_id)) {
         strcpy(r->request_id, client_id);
         return;
     }
-    /* 16 random bytes; if getrandom fails, fall back to the clock so the
-     * request still has a (less unique) id. */
-    if (core_random_hex(r->request_id, 16) != CHATD_OK)
+    /* 16 random bytes as hex; if getrandom fails, fall back to the clock so
+     * the request still has a (less unique) id. */
+    if (!id_random(r->srv, b)) {
         snprintf(r->request_id, sizeof(r->request_id), "t%llx",
                  (unsigned long long)core_mono_ns());
+        return;
+    }
+    crypto_hex(b, HTTP_ID_BYTES, r->request_id);
 }
 
 /* --- accessors --- */

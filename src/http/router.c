@@ -272,39 +272,52 @@ static void reply_405(struct chatd_req *r, const char *allow)
     http_reply_header(r, "Allow", allow);
 }
 
+/* No route for the method: 405 with the methods that do match the path
+ * (Allow), or 404. Only on a miss, so a hit costs one pass. */
+static void reply_miss(struct chatd_req *r)
+{
+    const struct http_server *s = r->srv;
+    const struct http_route *other = NULL, *rt;
+    char allow[128] = "";
+    size_t i;
+
+    for (i = 0; i < s->nroutes; i++) {
+        rt = s->routes[i];
+        if (!route_matches(rt, r))
+            continue;
+        if (other == NULL || rt->rank > other->rank)
+            other = rt;
+        allow_add(allow, sizeof(allow), rt->method);
+    }
+    if (other != NULL) {
+        r->route_label = other->pattern;
+        reply_405(r, allow);
+        return;
+    }
+    http_reply_error(r, 404, "not_found", "no such path");
+}
+
 bool http_router_resolve(struct chatd_req *r)
 {
     const struct http_server *s = r->srv;
-    struct http_route *best = NULL, *other = NULL, *rt;
-    char allow[128] = "";
+    struct http_route *best = NULL, *rt;
     size_t i;
 
     if (!path_split(r))
         return false;
     for (i = 0; i < s->nroutes; i++) {
         rt = s->routes[i];
-        if (!route_matches(rt, r))
+        if (strcmp(rt->method, r->method) != 0 || !route_matches(rt, r))
             continue;
-        if (strcmp(rt->method, r->method) == 0) {
-            if (best == NULL || rt->rank > best->rank)
-                best = rt;
-        } else {
-            if (other == NULL || rt->rank > other->rank)
-                other = rt;
-            allow_add(allow, sizeof(allow), rt->method);
-        }
+        if (best == NULL || rt->rank > best->rank)
+            best = rt;
     }
     if (best != NULL) {
         r->route = best;
         r->route_label = best->pattern;
         return true;
     }
-    if (other != NULL) {
-        r->route_label = other->pattern;
-        reply_405(r, allow);
-        return false;
-    }
-    http_reply_error(r, 404, "not_found", "no such path");
+    reply_miss(r);
     return false;
 }
 

@@ -176,10 +176,10 @@ static bool reject_413(struct chatd_req *r)
     return false;
 }
 
-/* Content-Length and Content-Type, before any body byte is read. */
-static bool body_precheck(struct chatd_req *r)
+/* Content-Length (`cl`, the header or NULL) and Content-Type, before any
+ * body byte is read. */
+static bool body_precheck(struct chatd_req *r, const char *cl)
 {
-    const char *cl = header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
     uint64_t n = 0;
 
     if (cl != NULL && core_parse_u64(cl, 0, UINT64_MAX, &n) &&
@@ -237,6 +237,7 @@ static enum MHD_Result on_first(struct http_server *s,
                                 void **con_cls)
 {
     struct chatd_req *r = http_req_alloc(s, REQ_MHD);
+    const char *cl;
 
     if (r == NULL)
         return MHD_NO;
@@ -247,16 +248,16 @@ static enum MHD_Result on_first(struct http_server *s,
     if (r->path == NULL)
         return MHD_NO;
     http_req_set_id(r, header(r, "X-Request-Id"));
+    cl = header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
     r->body_expected =
         header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL ||
-        (header(r, MHD_HTTP_HEADER_CONTENT_LENGTH) != NULL &&
-         strcmp(header(r, MHD_HTTP_HEADER_CONTENT_LENGTH), "0") != 0);
+        (cl != NULL && strcmp(cl, "0") != 0);
     if (!http_router_resolve(r))
         return reject_early(r);
     if (r->route->kind == ROUTE_UPGRADE)
         return http_upgrade_begin(r, version);
     if (!http_auth_check(r, header(r, MHD_HTTP_HEADER_AUTHORIZATION)) ||
-        !args_collect(r) || !body_precheck(r))
+        !args_collect(r) || !body_precheck(r, cl))
         return reject_early(r);
     return MHD_YES;
 }
@@ -403,6 +404,12 @@ int http_open(struct http_server **out, const struct http_options *opt,
     if (deps != NULL)
         s->deps = *deps;
     s->quiesced_fd = -1;
+    s->id_used = sizeof(s->id_pool); /* empty: filled at the first id */
+    if (pthread_mutex_init(&s->id_lock, NULL) != 0) {
+        free(s->address);
+        free(s);
+        return CHATD_ENOMEM;
+    }
     http_stats_open(s);
     rc = http_builtin_add(s);
     if (rc != CHATD_OK) {
@@ -511,6 +518,7 @@ void http_close(struct http_server *s)
     if (s->quiesced_fd >= 0)
         close(s->quiesced_fd);
     http_router_free(s);
+    pthread_mutex_destroy(&s->id_lock);
     free(s->address);
     free(s);
 }

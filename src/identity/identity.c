@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,15 @@
 #include "identity/identity.h"
 
 #define NAME_MAX_CHARS 64
+#define TOKEN_CACHE_SLOTS 1024 /* ~100 KiB; a power of two */
+
+/* A token known to be valid: tokens are only ever issued (no event
+ * revokes or reassigns one), so a hash once found in the tokens store
+ * names the same principal for the life of the process. */
+struct token_slot {
+    uint8_t hash[CRYPTO_SHA256_LEN];
+    struct http_principal who; /* kind NONE: the slot is empty */
+};
 
 struct identity {
     const struct chatd_host *host;
@@ -18,6 +28,12 @@ struct identity {
     struct chatd_store *users;  /* id -> {"id","name","kind","created_at"} */
     struct chatd_store *tokens; /* sha256(token) -> user id */
     struct chatd_store *names;  /* name -> user id */
+    /* Found tokens, direct-mapped by hash, so a request costs no read
+     * transaction; unknown tokens are never cached. HTTP and WebSocket
+     * threads share it under the lock. A future revocation must clear
+     * the token's slot in the same place it commits. */
+    pthread_mutex_t cache_lock;
+    struct token_slot cache[TOKEN_CACHE_SLOTS];
 };
 
 /* What a POST /v1/users or token request carries to the writer. */
@@ -372,21 +388,52 @@ static int project_accounts(void *state, struct chatd_txn *txn,
     return rc;
 }
 
-int identity_authenticate(void *state, const char *token,
-                          struct http_principal *out)
+static struct token_slot *cache_slot(struct identity *id, const uint8_t *hash)
 {
-    const struct identity *id = state;
-    uint8_t hash[CRYPTO_SHA256_LEN];
+    uint32_t h;
+
+    memcpy(&h, hash, sizeof(h)); /* a hash: any four bytes are uniform */
+    return &id->cache[h & (TOKEN_CACHE_SLOTS - 1)];
+}
+
+static bool cache_get(struct identity *id, const uint8_t *hash,
+                      struct http_principal *out)
+{
+    struct token_slot *slot = cache_slot(id, hash);
+    bool hit;
+
+    pthread_mutex_lock(&id->cache_lock);
+    hit = slot->who.kind != CHATD_PRINCIPAL_NONE &&
+          crypto_equal(slot->hash, hash, CRYPTO_SHA256_LEN);
+    if (hit)
+        *out = slot->who;
+    pthread_mutex_unlock(&id->cache_lock);
+    return hit;
+}
+
+static void cache_put(struct identity *id, const uint8_t *hash,
+                      const struct http_principal *who)
+{
+    struct token_slot *slot = cache_slot(id, hash);
+
+    pthread_mutex_lock(&id->cache_lock);
+    memcpy(slot->hash, hash, CRYPTO_SHA256_LEN);
+    slot->who = *who;
+    pthread_mutex_unlock(&id->cache_lock);
+}
+
+static int token_lookup(struct identity *id, const uint8_t *hash,
+                        struct http_principal *out)
+{
     struct chatd_txn *txn;
     struct chatd_val v;
     const char *p;
     int rc;
 
-    crypto_sha256(token, strlen(token), hash);
     txn = id->host->read_begin(id->mod);
     if (txn == NULL)
         return CHATD_EIO;
-    rc = id->host->get(txn, id->tokens, hash, sizeof(hash), &v);
+    rc = id->host->get(txn, id->tokens, hash, CRYPTO_SHA256_LEN, &v);
     if (rc == CHATD_OK && (v.len < 3 || v.len - 2 >= sizeof(out->id)))
         rc = CHATD_EIO;
     if (rc == CHATD_OK) {
@@ -398,6 +445,29 @@ int identity_authenticate(void *state, const char *token,
     }
     id->host->read_end(txn);
     return rc;
+}
+
+int identity_authenticate_hash(void *state, const uint8_t *hash,
+                               struct http_principal *out)
+{
+    struct identity *id = state;
+    int rc;
+
+    if (cache_get(id, hash, out))
+        return CHATD_OK;
+    rc = token_lookup(id, hash, out);
+    if (rc == CHATD_OK)
+        cache_put(id, hash, out);
+    return rc;
+}
+
+int identity_authenticate(void *state, const char *token,
+                          struct http_principal *out)
+{
+    uint8_t hash[CRYPTO_SHA256_LEN];
+
+    crypto_sha256(token, strlen(token), hash);
+    return identity_authenticate_hash(state, hash, out);
 }
 
 static const struct chatd_event_type event_types[] = {
@@ -448,8 +518,13 @@ static int identity_init(struct chatd_module *mod, const struct chatd_host *host
         return CHATD_ENOMEM;
     id->host = host;
     id->mod = mod;
+    if (pthread_mutex_init(&id->cache_lock, NULL) != 0) {
+        free(id);
+        return CHATD_ENOMEM;
+    }
     rc = register_all(id, mod);
     if (rc != CHATD_OK) {
+        pthread_mutex_destroy(&id->cache_lock);
         free(id);
         return rc;
     }
@@ -459,7 +534,10 @@ static int identity_init(struct chatd_module *mod, const struct chatd_host *host
 
 static void identity_fini(void *state)
 {
-    free(state);
+    struct identity *id = state;
+
+    pthread_mutex_destroy(&id->cache_lock);
+    free(id);
 }
 
 const struct chatd_module_info *identity_module_info(void)

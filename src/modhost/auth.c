@@ -14,6 +14,7 @@
 void modhost_set_admin_token(struct modhost *mh, const char *token)
 {
     snprintf(mh->admin_token, sizeof(mh->admin_token), "%s", token);
+    crypto_sha256(mh->admin_token, strlen(mh->admin_token), mh->admin_hash);
 }
 
 static void *identity_state(const struct modhost *mh)
@@ -33,14 +34,14 @@ int modhost_authenticate(void *arg, const char *token,
                          struct http_principal *out)
 {
     const struct modhost *mh = arg;
-    uint8_t a[CRYPTO_SHA256_LEN], b[CRYPTO_SHA256_LEN];
+    uint8_t hash[CRYPTO_SHA256_LEN];
     void *state;
 
-    /* Compare hashes so the comparison time depends on neither length. */
+    /* One hash per token: compared with the admin's (so the comparison
+     * time depends on neither length), then looked up by identity. */
+    crypto_sha256(token, strlen(token), hash);
     if (mh->admin_token[0] != '\0') {
-        crypto_sha256(token, strlen(token), a);
-        crypto_sha256(mh->admin_token, strlen(mh->admin_token), b);
-        if (crypto_equal(a, b, sizeof(a))) {
+        if (crypto_equal(hash, mh->admin_hash, sizeof(hash))) {
             out->kind = CHATD_PRINCIPAL_ADMIN;
             snprintf(out->id, sizeof(out->id), "admin");
             return CHATD_OK;
@@ -49,5 +50,5 @@ int modhost_authenticate(void *arg, const char *token,
     state = identity_state(mh);
     if (state == NULL)
         return CHATD_ENOTFOUND;
-    return identity_authenticate(state, token, out);
+    return identity_authenticate_hash(state, hash, out);
 }

@@ -836,6 +836,32 @@ static void test_request_id(void **state)
     }
 }
 
+static int id_cmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* Generated ids come from a pool of random bytes refilled every 256 ids:
+ * across refills they stay well-formed and distinct. */
+static void test_request_id_unique(void **state)
+{
+    enum { N = 600 };
+    static char ids[N][40];
+    struct resp r;
+    char buf[200];
+    size_t i;
+
+    for (i = 0; i < N; i++) {
+        request(*state, "GET", "/v1/nothing", NULL, NULL, &r);
+        assert_true(hex_id(resp_header(&r, "X-Request-Id", buf, sizeof(buf))));
+        assert_true(strlen(buf) < sizeof(ids[i]));
+        memcpy(ids[i], buf, strlen(buf) + 1);
+    }
+    qsort(ids, N, sizeof(ids[0]), id_cmp);
+    for (i = 1; i < N; i++)
+        assert_string_not_equal(ids[i - 1], ids[i]);
+}
+
 /* Two requests on one handle; returns the second's NUM_CONNECTS. */
 static long reuse(struct fixture *fx, const char *method, const char *path,
                   const char *body, long want_status)
@@ -1476,6 +1502,7 @@ int main(void)
         cmocka_unit_test(test_unauthenticated),
         cmocka_unit_test(test_forbidden_levels),
         cmocka_unit_test(test_request_id),
+        cmocka_unit_test(test_request_id_unique),
         cmocka_unit_test(test_keep_alive),
         cmocka_unit_test(test_forgotten_answer_is_500),
         cmocka_unit_test(test_second_answer_replaces_first),
