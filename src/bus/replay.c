@@ -1,11 +1,9 @@
 /*
  * replay.c — the log fed to projections outside the live write path.
  *
- * LMDB lets a thread hold one transaction at a time (we do not use
- * MDB_NOTLS), so a read txn on the source and a write txn on a scratch
- * target cannot be open together on this thread, and opening the source
- * with MDB_NOTLS would need a second environment handle on the same files,
- * which LMDB forbids within one process. So each step copies a bounded
+ * evlog's rule is one transaction per thread at a time (evlog.h), so a
+ * read txn on the source and a write txn on a scratch target are never
+ * open together on this thread. So each step copies a bounded
  * chunk of events (evlog_batch, at most `chunk` events and 64 MiB) and
  * applies it in one write txn of the target:
  *   src != dst: read txn on src -> copy -> end; write txn on dst -> apply

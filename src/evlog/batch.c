@@ -1,7 +1,7 @@
 /*
  * batch.c — events copied out of a transaction.
  *
- * LMDB allows one transaction per thread (we do not use MDB_NOTLS). A
+ * evlog allows one transaction per thread (evlog.h). A
  * subscriber handler may open its own read txn, and replay into another
  * environment needs a write txn there; so both copy a bounded run of
  * encoded records here, end their read txn, and decode from the copy.

@@ -219,6 +219,7 @@ int evlog_env_open(MDB_env **env, const char *path, unsigned flags,
         return evlog_status(rc);
     if (opt->read_only)
         flags |= MDB_RDONLY;
+    flags |= MDB_NOTLS; /* reset read txns are pooled across threads */
     rc = mdb_env_set_maxdbs(*env, MAX_DBS);
     if (rc == MDB_SUCCESS)
         rc = mdb_env_set_maxreaders(*env, MAX_READERS);
@@ -283,6 +284,8 @@ int evlog_open(struct evlog **out, const struct evlog_options *opt)
     if (!log)
         return CHATD_ENOMEM;
     log->read_only = opt->read_only;
+    pthread_mutex_init(&log->lpool.mu, NULL);
+    pthread_mutex_init(&log->vpool.mu, NULL);
     log->dir = strdup(opt->dir);
     log->path = join_path(opt->dir, "db");
     log->vpath = join_path(opt->dir, "views");
@@ -313,6 +316,8 @@ out_close_env:
 out_free_log:
     if (rc == CHATD_ENOMEM)
         evlog_set_err(opt, "%s: out of memory", opt->dir);
+    pthread_mutex_destroy(&log->lpool.mu); /* no txn was pooled yet */
+    pthread_mutex_destroy(&log->vpool.mu);
     free(log->vpath);
     free(log->path);
     free(log->dir);
@@ -328,12 +333,15 @@ void evlog_close(struct evlog *log)
      * our wrappers around them. The views first: their clean close is
      * recorded in the log's meta. */
     evlog_views_close(log);
+    evlog_rpool_drain(&log->lpool);
     mdb_env_close(log->env);
     for (struct evlog_store *st = log->stores, *next; st; st = next) {
         next = st->next;
         free(st);
     }
     pthread_mutex_destroy(&log->stores_lock);
+    pthread_mutex_destroy(&log->lpool.mu);
+    pthread_mutex_destroy(&log->vpool.mu);
     free(log->vpath);
     free(log->path);
     free(log->dir);

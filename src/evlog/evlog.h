@@ -20,10 +20,12 @@
  *
  * Threads: one write transaction at a time, opened only by the commit
  * writer (src/commit) or by offline commands (rebuild). Read transactions
- * from any thread, one per thread at a time (LMDB's MDB_NOTLS is not used).
- * A thread must therefore never hold two transactions of any evlog at once
- * (not even of two different environments); code that must call out while
- * reading copies events first (struct evlog_batch below).
+ * from any thread, one per thread at a time. (The environments use
+ * MDB_NOTLS only so reset read txns can be pooled across threads; the
+ * rule stays, because LMDB's is "one txn per thread" for anything but
+ * read-only txns.) A thread must never hold two transactions of any evlog
+ * at once (not even of two different evlogs); code that must call out
+ * while reading copies events first (struct evlog_batch below).
  *
  * Errors: every int-returning function returns CHATD_OK or a negative
  * CHATD_E* code: CHATD_ENOTFOUND (no such key/event), CHATD_EINVAL (bad

@@ -17,6 +17,17 @@
  * models in the log's environment; 2 has them in DIR/views. */
 #define EVLOG_ENV_FORMAT 2
 
+/* Read transactions kept reset between uses (mdb_txn_reset/renew): a
+ * begin then costs neither the calloc of a txn sized for 256 databases
+ * nor a search for a reader slot. Both environments use MDB_NOTLS, so a
+ * reset txn may be renewed on any thread. */
+#define EVLOG_POOL_MAX 32
+struct evlog_rpool {
+    pthread_mutex_t mu;
+    unsigned n;
+    MDB_txn *idle[EVLOG_POOL_MAX];
+};
+
 struct evlog {
     MDB_env *env;  /* DIR/db: "log" and "meta"; every commit synced */
     MDB_env *venv; /* DIR/views: "streams", "vmeta", "s:*"; never synced
@@ -36,6 +47,7 @@ struct evlog {
     char *vpath; /* dir + "/views" */
     pthread_mutex_t stores_lock;
     struct evlog_store *stores; /* owned; freed by evlog_close */
+    struct evlog_rpool lpool, vpool; /* of env and venv */
 };
 
 struct evlog_store {
@@ -97,6 +109,13 @@ int evlog_status(int rc);
 
 /* Usable for reads/writes now (not finished, no live child). */
 int evlog_txn_check(const struct evlog_txn *txn, bool need_write);
+
+/* A read txn of env from pool p (renewed) or a new one; hand it back
+ * with evlog_rtxn_put. evlog_rpool_drain aborts the idle ones (before the
+ * environment closes). */
+int evlog_rtxn_get(MDB_env *env, struct evlog_rpool *p, MDB_txn **out);
+void evlog_rtxn_put(struct evlog_rpool *p, MDB_txn *txn);
+void evlog_rpool_drain(struct evlog_rpool *p);
 
 /* Room in the log's map for one more pending record (txn.c). */
 int evlog_reserve(struct evlog_txn *txn, size_t rec_len);

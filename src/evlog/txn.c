@@ -35,6 +35,45 @@ int evlog_txn_check(const struct evlog_txn *txn, bool need_write)
     return CHATD_OK;
 }
 
+int evlog_rtxn_get(MDB_env *env, struct evlog_rpool *p, MDB_txn **out)
+{
+    MDB_txn *txn = NULL;
+
+    pthread_mutex_lock(&p->mu);
+    if (p->n > 0)
+        txn = p->idle[--p->n];
+    pthread_mutex_unlock(&p->mu);
+    if (txn) {
+        if (mdb_txn_renew(txn) == MDB_SUCCESS) {
+            *out = txn;
+            return CHATD_OK;
+        }
+        mdb_txn_abort(txn);
+    }
+    return evlog_status(mdb_txn_begin(env, NULL, MDB_RDONLY, out));
+}
+
+void evlog_rtxn_put(struct evlog_rpool *p, MDB_txn *txn)
+{
+    mdb_txn_reset(txn);
+    pthread_mutex_lock(&p->mu);
+    if (p->n < EVLOG_POOL_MAX) {
+        p->idle[p->n++] = txn;
+        txn = NULL;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (txn)
+        mdb_txn_abort(txn);
+}
+
+void evlog_rpool_drain(struct evlog_rpool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    while (p->n > 0)
+        mdb_txn_abort(p->idle[--p->n]);
+    pthread_mutex_unlock(&p->mu);
+}
+
 int evlog_log_snapshot(struct evlog_txn *txn, MDB_txn **out)
 {
     struct evlog_txn *top = txn;
@@ -42,11 +81,11 @@ int evlog_log_snapshot(struct evlog_txn *txn, MDB_txn **out)
     while (top->parent)
         top = top->parent;
     if (!top->ltxn) {
-        int rc = mdb_txn_begin(top->log->env, NULL, MDB_RDONLY, &top->ltxn);
+        int rc = evlog_rtxn_get(top->log->env, &top->log->lpool, &top->ltxn);
 
-        if (rc != MDB_SUCCESS) {
+        if (rc != CHATD_OK) {
             top->ltxn = NULL;
-            return evlog_status(rc);
+            return rc;
         }
     }
     *out = top->ltxn;
@@ -56,7 +95,7 @@ int evlog_log_snapshot(struct evlog_txn *txn, MDB_txn **out)
 static void end_snapshot(struct evlog_txn *txn)
 {
     if (txn->ltxn) {
-        mdb_txn_abort(txn->ltxn);
+        evlog_rtxn_put(&txn->log->lpool, txn->ltxn);
         txn->ltxn = NULL;
     }
 }
@@ -91,7 +130,6 @@ static int txn_new(struct evlog *log, struct evlog_txn *parent, bool write,
                    struct evlog_txn **out)
 {
     struct evlog_txn *txn = calloc(1, sizeof *txn);
-    unsigned flags = write ? 0 : MDB_RDONLY;
     int rc;
 
     if (!txn)
@@ -99,8 +137,16 @@ static int txn_new(struct evlog *log, struct evlog_txn *parent, bool write,
     txn->log = log;
     txn->parent = parent;
     txn->write = write;
-    rc = mdb_txn_begin(log->venv, parent ? parent->mdb : NULL, flags,
-                       &txn->mdb);
+    if (!write) {
+        rc = evlog_rtxn_get(log->venv, &log->vpool, &txn->mdb);
+        if (rc != CHATD_OK) {
+            free(txn);
+            return rc;
+        }
+        *out = txn;
+        return CHATD_OK;
+    }
+    rc = mdb_txn_begin(log->venv, parent ? parent->mdb : NULL, 0, &txn->mdb);
     if (rc != MDB_SUCCESS) {
         free(txn);
         return evlog_status(rc);
@@ -376,7 +422,8 @@ int evlog_txn_commit(struct evlog_txn *txn)
     } else if (txn->write) {
         rc = commit_top(txn);
     } else {
-        rc = evlog_status(mdb_txn_commit(txn->mdb));
+        evlog_rtxn_put(&txn->log->vpool, txn->mdb);
+        rc = CHATD_OK;
     }
     txn_free(txn);
     return rc;
@@ -392,7 +439,10 @@ void evlog_txn_abort(struct evlog_txn *txn)
     }
     end_live_child(txn);
     close_cursors(txn);
-    mdb_txn_abort(txn->mdb);
+    if (txn->write)
+        mdb_txn_abort(txn->mdb);
+    else
+        evlog_rtxn_put(&txn->log->vpool, txn->mdb);
     txn_free(txn);
 }
 

@@ -267,6 +267,7 @@ void evlog_views_close(struct evlog *log)
                      "cleanly (%s); the next start treats them as after a "
                      "crash", log->vpath, core_strerror(rc));
     }
+    evlog_rpool_drain(&log->vpool);
     mdb_env_close(log->venv);
     log->venv = NULL;
 }
