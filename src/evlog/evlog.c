@@ -12,7 +12,12 @@
 #include "evlog/internal.h"
 
 #define DEFAULT_MAP_SIZE ((size_t)64 << 30)
-#define MAX_DBS 256
+/* Every transaction allocates (and zeroes) a slot per possible database,
+ * so the limits are what is needed, not more: the log has "log" and
+ * "meta" (a few more while upgrading a format 1 directory); the read
+ * models have "streams", "vmeta" and the stores of every module. */
+#define LOG_MAX_DBS 8
+#define VIEWS_MAX_DBS 128
 #define MAX_READERS 512
 
 int evlog_status(int rc)
@@ -210,8 +215,8 @@ out_abort_txn:
     return rc;
 }
 
-int evlog_env_open(MDB_env **env, const char *path, unsigned flags,
-                   const struct evlog_options *opt)
+int evlog_env_open(MDB_env **env, const char *path, bool views,
+                   unsigned flags, const struct evlog_options *opt)
 {
     int rc = mdb_env_create(env);
 
@@ -220,7 +225,7 @@ int evlog_env_open(MDB_env **env, const char *path, unsigned flags,
     if (opt->read_only)
         flags |= MDB_RDONLY;
     flags |= MDB_NOTLS; /* reset read txns are pooled across threads */
-    rc = mdb_env_set_maxdbs(*env, MAX_DBS);
+    rc = mdb_env_set_maxdbs(*env, views ? VIEWS_MAX_DBS : LOG_MAX_DBS);
     if (rc == MDB_SUCCESS)
         rc = mdb_env_set_maxreaders(*env, MAX_READERS);
     if (rc == MDB_SUCCESS)
@@ -296,8 +301,8 @@ int evlog_open(struct evlog **out, const struct evlog_options *opt)
         if (rc != CHATD_OK)
             goto out_free_log;
     }
-    rc = evlog_env_open(&log->env, log->path, opt->nosync ? MDB_NOSYNC : 0,
-                        opt);
+    rc = evlog_env_open(&log->env, log->path, false,
+                        opt->nosync ? MDB_NOSYNC : 0, opt);
     if (rc != CHATD_OK)
         goto out_free_log;
     rc = init_dbs(log, opt);

@@ -223,7 +223,7 @@ int evlog_views_advance(struct evlog_txn *txn, const struct evlog_batch *b);
 /* Opens (creating, unless read-only: then CHATD_ENOTFOUND if it does not
  * exist) store "<owner>/<name>"; handle valid until evlog_close. Opening
  * the same name again gives the same handle. owner and name: 1..100 bytes
- * without '/', else CHATD_EINVAL; CHATD_EFULL once LMDB's 256
+ * without '/', else CHATD_EINVAL; CHATD_EFULL once LMDB's 128
  * database slots are used (2 are the read models' own).
  * Only before serving starts (main thread, no txn open in the process). */
 int evlog_store_open(struct evlog *log, const char *owner, const char *name,

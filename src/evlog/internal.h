@@ -127,9 +127,10 @@ int evlog_log_snapshot(struct evlog_txn *txn, MDB_txn **out);
 void evlog_set_err(const struct evlog_options *opt, const char *fmt, ...)
     CHATD_PRINTF(2, 3);
 
-/* Creates and opens one LMDB environment at path with our limits. */
-int evlog_env_open(MDB_env **env, const char *path, unsigned flags,
-                   const struct evlog_options *opt);
+/* Creates and opens one LMDB environment at path with our limits (the
+ * log's, or the read models' when `views`). */
+int evlog_env_open(MDB_env **env, const char *path, bool views,
+                   unsigned flags, const struct evlog_options *opt);
 
 /* Drops (deletes) every named database of txn's environment whose name is
  * `exact` or starts with `prefix` (either may be NULL; "" matches all). */

@@ -218,7 +218,7 @@ int evlog_views_open(struct evlog *log, const struct evlog_options *opt)
     int rc;
 
     read_boot_id(log->boot_id, sizeof log->boot_id, opt->boot_id);
-    rc = evlog_env_open(&log->venv, log->vpath, MDB_NOSYNC, opt);
+    rc = evlog_env_open(&log->venv, log->vpath, true, MDB_NOSYNC, opt);
     if (rc != CHATD_OK)
         return rc;
     if (!log->read_only) {

@@ -138,6 +138,22 @@ static void test_store_names(void **state)
     assert_string_equal(evlog_store_name(st), "chat/members");
 }
 
+/* 128 database slots: "streams", "vmeta" and 126 stores. */
+static void test_store_slots(void **state)
+{
+    struct fx *f = *state;
+    struct evlog_store *st;
+    char name[16];
+    int i, rc = CHATD_OK;
+
+    for (i = 0; rc == CHATD_OK && i < 200; i++) {
+        snprintf(name, sizeof name, "s%d", i);
+        rc = evlog_store_open(f->log, "many", name, &st);
+    }
+    assert_int_equal(rc, CHATD_EFULL);
+    assert_int_equal(i - 1, 126 - 1); /* the fixture's own store is one */
+}
+
 static void test_stores_are_separate_and_persist(void **state)
 {
     struct fx *f = *state;
@@ -361,6 +377,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_put_get_del, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_slots, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stores_are_separate_and_persist,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_cursor_seek, setup, teardown),
