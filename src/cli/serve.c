@@ -47,9 +47,11 @@ static void after_commit(void *ctx, uint64_t first, uint64_t last)
 {
     struct server *s = ctx;
 
-    modhost_after_commit(s->mh, first, last);
+    /* Live WebSocket delivery first: the others' wake-ups (condition
+     * signals) may hand this core to their threads before we go on. */
     if (s->ws != NULL)
         ws_notify(s->ws, first, last);
+    modhost_after_commit(s->mh, first, last);
     feed_notify(s->feed, last);
     /* push is opened after the writer (it commits its checkpoint). */
     push_notify(__atomic_load_n(&s->push, __ATOMIC_ACQUIRE), last);

@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "core/core.h"
 
@@ -108,11 +109,49 @@ static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
     return -1;
 }
 
+/*
+ * wslay hands every frame to us in two calls: its header (flag
+ * WSLAY_MSG_MORE, 2-14 bytes), then its payload. Sent as they come that
+ * is two syscalls and, with TCP_NODELAY, two TCP segments per frame: the
+ * peer is woken for a header it cannot use yet, and on loopback the
+ * sender pays for both receive paths. So the header is held in the
+ * connection and leaves with the payload in one sendmsg. wslay sends one
+ * frame at a time, so a held header is always that of the payload that
+ * comes next (also when that payload is retried after EAGAIN).
+ */
+static ssize_t send_held(struct conn *c, const uint8_t *data, size_t len)
+{
+    struct iovec iov[2] = {{c->ohdr, c->ohdr_len}, {(void *)data, len}};
+    struct msghdr mh = {.msg_iov = c->ohdr_len ? iov : iov + 1,
+                        .msg_iovlen = c->ohdr_len ? 2 : 1};
+    ssize_t r = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+    if (r < 0)
+        return r;
+    if ((size_t)r < c->ohdr_len) { /* part of the header left */
+        memmove(c->ohdr, c->ohdr + r, c->ohdr_len - (size_t)r);
+        c->ohdr_len -= (uint8_t)r;
+        r = 0;
+    } else {
+        r -= c->ohdr_len;
+        c->ohdr_len = 0;
+    }
+    if (r == 0 && len > 0) { /* none of the payload: the socket is full */
+        errno = EAGAIN;
+        return -1;
+    }
+    return r;
+}
+
 static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data,
                        size_t len, int flags, void *user)
 {
     struct conn *c = user;
-    ssize_t r = send(c->fd, data, len, MSG_NOSIGNAL);
+    if ((flags & WSLAY_MSG_MORE) && len <= sizeof c->ohdr - c->ohdr_len) {
+        memcpy(c->ohdr + c->ohdr_len, data, len);
+        c->ohdr_len += (uint8_t)len;
+        return (ssize_t)len;
+    }
+    ssize_t r = send_held(c, data, len);
     if (r >= 0) {
         c->io_recent = true;
         return r;
@@ -351,6 +390,16 @@ void conn_flush_later(struct conn *c)
     c->ws->flush_list = c;
 }
 
+void conn_send_now(struct conn *c)
+{
+    if (c->state == CONN_DEAD)
+        return;
+    if (c->wctx && !c->eof && wslay_event_want_write(c->wctx) &&
+        wslay_event_send(c->wctx) != 0)
+        c->eof = true;
+    conn_flush_later(c);
+}
+
 void conn_flush_pending(struct ws_server *ws)
 {
     while (ws->flush_list) {
@@ -394,7 +443,7 @@ static void conn_cb(evutil_socket_t fd, short what, void *arg)
 
 static void maybe_free_ctx(struct conn *c)
 {
-    if (!c->wctx || c->io_recent || c->extra ||
+    if (!c->wctx || c->io_recent || c->extra || c->ohdr_len > 0 ||
         !tracker_at_boundary(&c->ft) || wslay_event_want_write(c->wctx) ||
         wslay_event_get_queued_msg_count(c->wctx) > 0)
         return;

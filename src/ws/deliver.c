@@ -123,7 +123,10 @@ static void notify_conn(struct notify_ctx *nc, struct conn *c, uint64_t seq,
         conn_close(c, WSLAY_CODE_INTERNAL_SERVER_ERROR, "cannot read event");
         return;
     }
-    deliver_one(c, pos);
+    /* Out at once rather than after the whole batch of commits: the
+     * first event's members need not wait for the last one's writes. */
+    if (deliver_one(c, pos))
+        conn_send_now(c);
 }
 
 static int notify_entry(void *arg, uint64_t seq, const char *user,

@@ -69,6 +69,8 @@ struct conn {
     bool flush_queued; /* on ws->flush_list */
     bool io_recent;    /* bytes moved since the last sweep */
     bool eof;          /* peer closed or a socket error */
+    uint8_t ohdr_len;  /* bytes of a frame header held back (conn.c) */
+    uint8_t ohdr[14];  /* ...to go out with the payload in one syscall */
     struct frame_tracker ft;
     uint64_t sent_pos; /* last feed pos queued to this connection */
     int64_t last_rx_ms, last_ping_ms, deadline_ms;
@@ -159,6 +161,11 @@ void conn_close(struct conn *c, uint16_t code, const char *reason);
 void conn_flush(struct conn *c);
 /* Flushes later (after a read txn ended). */
 void conn_flush_later(struct conn *c);
+/* Writes what is queued to the socket now, but neither releases the
+ * connection nor touches its event (safe inside a read txn and while
+ * walking a user's connections); it is put on the flush list, whose
+ * conn_flush finishes the job. */
+void conn_send_now(struct conn *c);
 void conn_flush_pending(struct ws_server *ws);
 /* Releases the socket now (shutdown path, linger expiry). */
 void conn_release(struct conn *c);
