@@ -533,9 +533,12 @@ struct chatd_host {
 
     /* Queues fn(arg, txn, req) on the writer (see chatd_command_fn). Only
      * from a route handler, as its last use of `req`: the request is
-     * suspended until the command's batch is durable. fn runs exactly once
-     * if submit returns CHATD_OK. free_arg(arg), if not NULL, runs once
-     * after fn, on any outcome, including when submit fails (on the writer
+     * suspended until the command's batch is durable. fn's effects count
+     * exactly once if submit returns CHATD_OK; fn itself may be called
+     * again before the commit (its batch redone after a batch-mate failed
+     * past its store writes; only the last run counts), so it must depend
+     * only on arg and txn. free_arg(arg), if not NULL, runs once after
+     * fn's last run, on any outcome, including when submit fails (on the writer
      * or on this thread). Returns CHATD_OK; CHATD_ECLOSED / CHATD_EFULL
      * (shutting down / too many writes queued: the host then answers 503
      * itself, as it does for CHATD_ENOMEM); CHATD_ESTATE (not in a route

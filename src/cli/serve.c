@@ -79,6 +79,12 @@ static void collect_storage(void *ctx, struct metrics_out *out)
                        "chatd_commit_batches_total counter\n"
                        "chatd_commit_batches_total %llu\n",
                        (unsigned long long)st.batches);
+    metrics_out_printf(out, "# HELP chatd_commit_batches_redone_total "
+                       "Batches run again without a command that failed "
+                       "after writing.\n# TYPE "
+                       "chatd_commit_batches_redone_total counter\n"
+                       "chatd_commit_batches_redone_total %llu\n",
+                       (unsigned long long)st.batches_redone);
     metrics_out_printf(out, "# HELP chatd_commit_queue_depth Writes waiting "
                        "for the writer.\n# TYPE chatd_commit_queue_depth "
                        "gauge\nchatd_commit_queue_depth %llu\n",

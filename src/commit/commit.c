@@ -10,8 +10,13 @@
  *
  * Why a child transaction per job: a job that fails (a conflict, a
  * refused command, a projection error) must vanish without touching the
- * jobs before or after it in the same batch; LMDB's nested transactions
- * give exactly that, including the seq counter kept by evlog.
+ * jobs before or after it in the same batch. evlog's children undo
+ * appends (kept in memory until the commit) but not store writes (the
+ * read models' LMDB txn is not nested: evlog/internal.h). A job that fails
+ * after writing to a store poisons the transaction; it is then aborted
+ * and the batch run again without that job, which keeps its failure.
+ * Commands decide before they write, so this is rare; each redo drops one
+ * more job, so a batch of n jobs runs at most n + 1 times.
  */
 #include <errno.h>
 #include <math.h>
@@ -33,7 +38,8 @@ static const double bucket_le[NBUCKETS] = {
 };
 
 struct stats {
-    _Atomic uint64_t batches, batches_failed, jobs, jobs_failed, events;
+    _Atomic uint64_t batches, batches_failed, batches_redone, jobs,
+        jobs_failed, events;
     _Atomic uint64_t commit_ns_sum, queue_depth;
     _Atomic uint64_t hist[NBUCKETS];
 };
@@ -159,24 +165,48 @@ static size_t batch_len(const struct commit_job *batch)
     return n;
 }
 
+/* Runs every job not dropped in one top-level txn (*out). Returns false if
+ * one of them failed after writing to the read models: the txn is then
+ * aborted and that job dropped, for a redo. */
+static bool run_jobs(struct commit *c, struct commit_job *batch,
+                     struct evlog_txn *top)
+{
+    for (struct commit_job *job = batch; job; job = job->next) {
+        if (job->dropped)
+            continue;
+        job->status = CHATD_OK;
+        run_job(top, job);
+        if (evlog_txn_poisoned(top)) {
+            job->dropped = true;
+            evlog_txn_abort(top);
+            stat_add(&c->st.batches_redone, 1);
+            return false;
+        }
+    }
+    return true;
+}
+
 static void run_batch(struct commit *c, struct commit_job *batch)
 {
     struct evlog_txn *top;
     uint64_t first, last;
-    int rc = evlog_txn_begin(c->log, true, &top);
+    int rc;
 
-    for (struct commit_job *job = batch; job; job = job->next)
+    for (struct commit_job *job = batch; job; job = job->next) {
         job->status = CHATD_OK;
-    if (rc != CHATD_OK) {
-        core_log(CORE_LOG_ERROR, "commit",
-                 "cannot begin a write transaction (%s): %zu jobs refused",
-                 core_strerror(rc), batch_len(batch));
-        finish(c, batch, rc);
-        return;
+        job->dropped = false;
     }
-    first = evlog_txn_last_seq(top) + 1;
-    for (struct commit_job *job = batch; job; job = job->next)
-        run_job(top, job);
+    do {
+        rc = evlog_txn_begin(c->log, true, &top);
+        if (rc != CHATD_OK) {
+            core_log(CORE_LOG_ERROR, "commit",
+                     "cannot begin a write transaction (%s): %zu jobs "
+                     "refused", core_strerror(rc), batch_len(batch));
+            finish(c, batch, rc);
+            return;
+        }
+        first = evlog_txn_last_seq(top) + 1;
+    } while (!run_jobs(c, batch, top));
     if (c->hooks.before_commit)
         rc = c->hooks.before_commit(c->hooks.ctx, top);
     last = evlog_txn_last_seq(top);
@@ -367,6 +397,7 @@ void commit_stats_get(const struct commit *c, struct commit_stats *out)
         .commit_ns_sum = stat_get(&c->st.commit_ns_sum),
         .queue_depth = stat_get(&c->st.queue_depth),
         .batches_failed = stat_get(&c->st.batches_failed),
+        .batches_redone = stat_get(&c->st.batches_redone),
     };
     for (unsigned i = 0; i < NBUCKETS; i++)
         out->commit_hist[i] = stat_get(&c->st.hist[i]);

@@ -11,6 +11,7 @@
 #ifndef COMMIT_COMMIT_H
 #define COMMIT_COMMIT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "evlog/evlog.h"
@@ -24,7 +25,11 @@ struct commit;
  *
  * run: on the writer thread, inside a child transaction. Return CHATD_OK to
  *   keep its writes, anything else to discard them (the child is aborted;
- *   the rest of the batch is unaffected).
+ *   the rest of the batch is unaffected). run may be called more than
+ *   once before `done`: when a job fails after writing to the read models
+ *   (which a child cannot undo, evlog.h), the batch is redone without it,
+ *   so the other jobs of the batch run again. Only the last run counts;
+ *   run must therefore depend only on its arg and the transaction.
  * done: on the writer thread, after the batch's commit. `status` is run's
  *   result if it was not CHATD_OK, else the commit's result (CHATD_OK when
  *   durable, CHATD_EIO/CHATD_EFULL if the commit failed and everything in
@@ -39,6 +44,8 @@ struct commit_job {
     void *arg;
     struct commit_job *next; /* private to commit */
     int status;              /* private to commit (added): run's result */
+    bool dropped;            /* private to commit (added): left out of the
+                                batch's redo after failing */
 };
 
 struct commit_hooks {
@@ -92,6 +99,8 @@ struct commit_stats {
                                 commits slower than le(i-1), up to le(i) */
     uint64_t queue_depth;    /* jobs waiting now */
     uint64_t batches_failed; /* added: top-level commits that failed */
+    uint64_t batches_redone; /* added: batches run again without a job
+                                that failed after writing */
 };
 void commit_stats_get(const struct commit *c, struct commit_stats *out);
 /* Upper bound in seconds of commit_hist bucket i (last one = +Inf):

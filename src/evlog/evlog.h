@@ -98,8 +98,17 @@ const char *evlog_path(const struct evlog *log);
 
 /* --- transactions --- */
 
+/* Returned by evlog_txn_commit of a top-level txn in which a child that
+ * had written to the read models (stores, not appends) was aborted: its
+ * writes cannot be taken back, so nothing was committed and the caller
+ * redoes the work without that child. Not a CHATD_* code: it never leaves
+ * the host. */
+#define EVLOG_EREDO (-100)
+
 /* Read (write=false) or write transaction. A child of a write transaction
- * (evlog_txn_child) can be aborted without losing the parent's work.
+ * (evlog_txn_child) can be aborted without losing the parent's work, as
+ * long as it only appended (and read); aborting one that also wrote to
+ * the read models makes the top-level commit fail with EVLOG_EREDO.
  * Beginning a write txn blocks while another one is open. While a child
  * is open its parent may only be committed or aborted after the child
  * ended; other calls on the parent give CHATD_ESTATE. CHATD_ESTATE for a
@@ -107,15 +116,19 @@ const char *evlog_path(const struct evlog *log);
  * thread that began it. */
 int evlog_txn_begin(struct evlog *log, bool write, struct evlog_txn **out);
 int evlog_txn_child(struct evlog_txn *parent, struct evlog_txn **out);
+/* Added. True once a child that wrote to the read models was aborted
+ * under this top-level txn (its commit will give EVLOG_EREDO). */
+bool evlog_txn_poisoned(const struct evlog_txn *txn);
 /* Commit frees the txn whatever the result; on a top-level write txn its
  * appends and meta writes are durable (fsync'd unless nosync) and its
  * read-model writes visible when this returns CHATD_OK, and
  * evlog_last_seq has been raised to cover its appends. If the log part
  * commits and the read-model part then fails, the process aborts (the
- * events are durable; the next open replays them). Committing a child
- * hands its appends to the parent; aborting a child rolls back its
- * appends, its stream versions and its seq numbers. Open cursors of the
- * txn are closed. */
+ * events are durable; the next open replays them). EVLOG_EREDO: see
+ * above. Committing a child hands its appends and writes to the parent;
+ * aborting a child rolls back its appends, its stream versions, its meta
+ * writes and its seq numbers (its store writes: EVLOG_EREDO). Open
+ * cursors of the txn are closed. */
 int evlog_txn_commit(struct evlog_txn *txn);
 void evlog_txn_abort(struct evlog_txn *txn);
 bool evlog_txn_writable(const struct evlog_txn *txn);

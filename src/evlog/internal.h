@@ -65,6 +65,14 @@ struct evlog_keep {
     unsigned char rec[];
 };
 
+/* A stream's new version waiting for the top-level commit, like an
+ * append: so a child that only appended leaves nothing to undo. */
+struct evlog_stream_op {
+    struct evlog_stream_op *next;
+    uint64_t ver;
+    char stream[];
+};
+
 /* A write to "meta" waiting for the top-level commit, like an append. */
 struct evlog_meta_op {
     struct evlog_meta_op *next;
@@ -73,30 +81,48 @@ struct evlog_meta_op {
 };
 
 /*
- * A transaction spans both environments. Its views part (mdb) is an LMDB
- * transaction begun with it: stores and stream versions are read and
- * written there, children nest there. Its log part is only a read
- * snapshot (ltxn, on the top-level txn, begun on first use): appends and
- * meta writes wait in `keep` / `metas` (newest first) and are written in
- * one synced log transaction when the top-level txn commits, just before
- * its views part. So the log is never ahead of what was acknowledged, and
- * the views are never ahead of the log.
+ * A transaction spans both environments. Its views part (mdb) is one LMDB
+ * write or read transaction of the top-level txn. A child is a savepoint
+ * that shares its parent's mdb: an LMDB nested transaction costs a 2 MiB
+ * and a 1 MiB allocation and a copy of the parent's database table, per
+ * command, and merging its dirty pages at commit — about a sixth of the
+ * writer's time. Its log part is only a read
+ * snapshot (ltxn, on the top-level txn, begun on first use): appends,
+ * stream versions and meta writes wait in `keep` / `streams` / `metas`
+ * (newest first) and are written when the top-level txn commits, the log
+ * (synced) before its views. So the log is never ahead of what was
+ * acknowledged, and the views are never ahead of the log.
+ *
+ * Aborting a child drops its pending writes. Writes it made to the read
+ * models (`wrote`) cannot be taken back in a shared mdb: the top-level
+ * txn is then `poisoned` and its commit fails with EVLOG_EREDO, so the
+ * caller redoes the batch without that child (src/commit does).
  */
 struct evlog_txn {
     struct evlog *log;
     struct evlog_txn *parent;
-    MDB_txn *mdb;  /* views environment */
+    MDB_txn *mdb;  /* views environment (a child's is its parent's) */
     MDB_txn *ltxn; /* log environment, read-only; top-level txn only */
     bool write;
-    struct evlog_txn *child; /* live child: LMDB forbids using the parent */
+    bool wrote;    /* wrote to the read models (stores, views meta) */
+    bool poisoned; /* top-level: a child that wrote was aborted */
+    struct evlog_txn *child; /* live child: the parent waits for it */
     uint64_t next_seq;     /* write txns: seq the next append gets */
     struct evlog_cursor *cursors; /* open cursors, closed at txn end */
-    struct evlog_keep *keep;       /* pending appends, newest first */
-    struct evlog_meta_op *metas;   /* pending meta writes, newest first */
+    struct evlog_keep *keep;         /* pending appends, newest first */
+    struct evlog_stream_op *streams; /* pending stream versions */
+    struct evlog_meta_op *metas;     /* pending meta writes, newest first */
     size_t log_pages_used; /* top-level: the log's size when it began */
     size_t pending_bytes;  /* small pending records, with their overhead */
     size_t pending_pages;  /* pages of pending records too big for a leaf */
 };
+
+/* Marks txn (and so each parent it is merged into) as having written to
+ * the read models. */
+static inline void evlog_txn_wrote(struct evlog_txn *txn)
+{
+    txn->wrote = true;
+}
 
 struct evlog_cursor {
     struct evlog_txn *txn;

@@ -4,7 +4,8 @@
  * Records are only ever added with MDB_APPEND at the end of "log" (by the
  * top-level commit, txn.c) and never rewritten or deleted: nothing calls
  * mdb_del on it. Stream versions live with the read models: they are what
- * the log says, and are rebuilt from it with them.
+ * the log says, and are rebuilt from it with them; like the records they
+ * wait in the txn until the top-level commit.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +24,15 @@ static int stream_get(struct evlog_txn *txn, const char *stream,
                       uint64_t *out)
 {
     MDB_val k = {strlen(stream), (void *)stream}, v;
-    int rc = mdb_get(txn->mdb, txn->log->streams_dbi, &k, &v);
+    int rc;
 
+    for (const struct evlog_txn *t = txn; t; t = t->parent)
+        for (const struct evlog_stream_op *op = t->streams; op; op = op->next)
+            if (strcmp(op->stream, stream) == 0) {
+                *out = op->ver;
+                return CHATD_OK;
+            }
+    rc = mdb_get(txn->mdb, txn->log->streams_dbi, &k, &v);
     if (rc == MDB_NOTFOUND) {
         *out = 0;
         return CHATD_OK;
@@ -49,15 +57,20 @@ int evlog_stream_version(struct evlog_txn *txn, const char *stream,
     return stream_get(txn, stream, out);
 }
 
+/* Kept with the txn until the top-level commit (txn.c writes it). */
 static int stream_put(struct evlog_txn *txn, const char *stream,
                       uint64_t ver)
 {
-    unsigned char buf[8];
-    MDB_val k = {strlen(stream), (void *)stream}, v = {8, buf};
+    size_t len = strlen(stream);
+    struct evlog_stream_op *op = malloc(sizeof *op + len + 1);
 
-    evlog_be64_put(buf, ver);
-    return evlog_status(
-        mdb_put(txn->mdb, txn->log->streams_dbi, &k, &v, 0));
+    if (!op)
+        return CHATD_ENOMEM;
+    op->ver = ver;
+    memcpy(op->stream, stream, len + 1);
+    op->next = txn->streams;
+    txn->streams = op;
+    return CHATD_OK;
 }
 
 /* The record waits in the txn until the top-level commit writes it to
@@ -106,17 +119,23 @@ int evlog_append(struct evlog_txn *txn, const struct chatd_event *ev,
     e.stream_ver = cur + 1;
     if (e.time_ms == 0)
         e.time_ms = core_now_ms();
-    /* Room in the log first, then the stream version: a failed put leaves
-     * the LMDB txn unusable (its commit fails), so a half-done append is
-     * never committed. */
+    /* Room in the log first; the record before the stream version, whose
+     * failure (out of memory) then takes the record back. */
     rc = evlog_reserve(txn, evlog_codec_size(&e));
     if (rc == CHATD_OK)
-        rc = stream_put(txn, e.stream, e.stream_ver);
-    if (rc == CHATD_OK)
         rc = put_record(txn, &e, out);
-    if (rc == CHATD_OK)
-        txn->next_seq++;
-    return rc;
+    if (rc != CHATD_OK)
+        return rc;
+    rc = stream_put(txn, e.stream, e.stream_ver);
+    if (rc != CHATD_OK) {
+        struct evlog_keep *k = txn->keep;
+
+        txn->keep = k->next;
+        free(k);
+        return rc;
+    }
+    txn->next_seq++;
+    return CHATD_OK;
 }
 
 /* An event appended by txn or its parents and not yet committed. */

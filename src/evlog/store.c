@@ -93,6 +93,7 @@ int evlog_store_clear(struct evlog_txn *txn, struct evlog_store *st)
         return rc;
     if (!st)
         return CHATD_EINVAL;
+    evlog_txn_wrote(txn);
     return evlog_status(mdb_drop(txn->mdb, st->dbi, 0));
 }
 
@@ -135,6 +136,7 @@ int evlog_put_kv(struct evlog_txn *txn, const struct evlog_store *st,
         return rc;
     if (!val && vlen)
         return CHATD_EINVAL;
+    evlog_txn_wrote(txn);
     return evlog_status(mdb_put(txn->mdb, st->dbi, &k, &v, 0));
 }
 
@@ -146,6 +148,7 @@ int evlog_del_kv(struct evlog_txn *txn, const struct evlog_store *st,
 
     if (rc != CHATD_OK)
         return rc;
+    evlog_txn_wrote(txn);
     return evlog_status(mdb_del(txn->mdb, st->dbi, &k, NULL));
 }
 

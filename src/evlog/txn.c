@@ -6,9 +6,12 @@
  * counter, committing a child hands the counter back to the parent, and
  * aborting a child simply drops it. So a discarded job leaves no gap.
  *
- * Only the views environment has nested transactions. A child's appends
- * and meta writes are kept in memory; committing the child moves them to
- * the parent, aborting it frees them. The log environment sees them once,
+ * No LMDB transaction is nested (too costly per command, internal.h): a
+ * child is a savepoint over its parent's LMDB txn. A
+ * child's appends, stream versions and meta writes are kept in memory;
+ * committing the child moves them to the parent, aborting it frees them;
+ * a child that wrote to the stores cannot be undone and poisons the
+ * top-level txn (internal.h). The log environment sees the appends once,
  * at the top-level commit, in one synced write transaction of sequential
  * MDB_APPEND puts: a few pages per batch, where syncing the read models
  * (scattered B-tree pages, tens of KiB per message) was the cost of every
@@ -137,6 +140,11 @@ static int txn_new(struct evlog *log, struct evlog_txn *parent, bool write,
     txn->log = log;
     txn->parent = parent;
     txn->write = write;
+    if (parent) { /* a savepoint */
+        txn->mdb = parent->mdb;
+        *out = txn;
+        return CHATD_OK;
+    }
     if (!write) {
         rc = evlog_rtxn_get(log->venv, &log->vpool, &txn->mdb);
         if (rc != CHATD_OK) {
@@ -146,7 +154,7 @@ static int txn_new(struct evlog *log, struct evlog_txn *parent, bool write,
         *out = txn;
         return CHATD_OK;
     }
-    rc = mdb_txn_begin(log->venv, parent ? parent->mdb : NULL, 0, &txn->mdb);
+    rc = mdb_txn_begin(log->venv, NULL, 0, &txn->mdb);
     if (rc != MDB_SUCCESS) {
         free(txn);
         return evlog_status(rc);
@@ -257,6 +265,11 @@ static void free_pending(struct evlog_txn *txn)
         next = k->next;
         free(k);
     }
+    for (struct evlog_stream_op *op = txn->streams, *next; op; op = next) {
+        next = op->next;
+        free(op);
+    }
+    txn->streams = NULL;
     for (struct evlog_meta_op *m = txn->metas, *next; m; m = next) {
         next = m->next;
         free(m);
@@ -274,10 +287,27 @@ static void txn_free(struct evlog_txn *txn)
     free(txn);
 }
 
-/* Ending a parent while a child lives is a caller's bug, but LMDB would
- * free the child's MDB_txn under our wrapper. So end the child (and its
- * own children) here and leave its wrapper empty: the caller's later
- * commit/abort of it only frees the wrapper. */
+static struct evlog_txn *top_of(struct evlog_txn *txn)
+{
+    while (txn->parent)
+        txn = txn->parent;
+    return txn;
+}
+
+/* A child ends without handing its work to the parent: its pending
+ * writes go; store writes in the shared LMDB txn cannot, so they poison
+ * the top-level txn. */
+static void child_drop(struct evlog_txn *c)
+{
+    if (c->wrote)
+        top_of(c)->poisoned = true;
+    close_cursors(c);
+    free_pending(c);
+}
+
+/* Ending a parent while a child lives is a caller's bug; end the child
+ * (and its own children) here and leave its wrapper empty: the caller's
+ * later commit/abort of it only frees the wrapper. */
 static void end_live_child(struct evlog_txn *txn)
 {
     struct evlog_txn *c = txn->child;
@@ -285,12 +315,17 @@ static void end_live_child(struct evlog_txn *txn)
     if (!c)
         return;
     end_live_child(c);
-    close_cursors(c);
-    mdb_txn_abort(c->mdb);
+    child_drop(c);
     c->mdb = NULL;
-    free_pending(c);
     c->parent = NULL;
     txn->child = NULL;
+}
+
+bool evlog_txn_poisoned(const struct evlog_txn *txn)
+{
+    while (txn && txn->parent)
+        txn = txn->parent;
+    return txn && txn->poisoned;
 }
 
 /* A child's pending writes become the parent's, newest first as before:
@@ -301,9 +336,17 @@ static void child_merge(struct evlog_txn *child)
     struct evlog_keep **kt = &child->keep;
     struct evlog_meta_op **mt = &child->metas;
 
+    struct evlog_stream_op **st = &child->streams;
+
     parent->next_seq = child->next_seq;
     parent->pending_bytes += child->pending_bytes;
     parent->pending_pages += child->pending_pages;
+    parent->wrote |= child->wrote;
+    while (*st)
+        st = &(*st)->next;
+    *st = parent->streams;
+    parent->streams = child->streams;
+    child->streams = NULL;
     while (*kt)
         kt = &(*kt)->next;
     *kt = parent->keep;
@@ -371,12 +414,35 @@ static int commit_log(struct evlog_txn *txn)
     return evlog_status(mdb_txn_commit(lw));
 }
 
+/* The batch's stream versions into the read models, oldest first so the
+ * newest of each stream stays. */
+static int put_streams(struct evlog_txn *txn)
+{
+    unsigned char buf[8];
+    int rc = MDB_SUCCESS;
+
+    REVERSE(struct evlog_stream_op, txn->streams);
+    for (struct evlog_stream_op *op = txn->streams; op && rc == MDB_SUCCESS;
+         op = op->next) {
+        MDB_val k = {strlen(op->stream), op->stream}, v = {8, buf};
+
+        evlog_be64_put(buf, op->ver);
+        rc = mdb_put(txn->mdb, txn->log->streams_dbi, &k, &v, 0);
+    }
+    return evlog_status(rc);
+}
+
 static int commit_top(struct evlog_txn *txn)
 {
     bool appended = txn->keep != NULL;
     int rc = CHATD_OK;
 
-    if (appended)
+    if (txn->poisoned) {
+        mdb_txn_abort(txn->mdb);
+        return EVLOG_EREDO;
+    }
+    rc = put_streams(txn);
+    if (rc == CHATD_OK && appended)
         rc = evlog_views_put_applied(txn, txn->next_seq - 1);
     if (rc == CHATD_OK && (appended || txn->metas))
         rc = commit_log(txn);
@@ -416,9 +482,8 @@ int evlog_txn_commit(struct evlog_txn *txn)
     }
     close_cursors(txn);
     if (txn->parent) {
-        rc = evlog_status(mdb_txn_commit(txn->mdb));
-        if (rc == CHATD_OK)
-            child_merge(txn);
+        child_merge(txn);
+        rc = CHATD_OK;
     } else if (txn->write) {
         rc = commit_top(txn);
     } else {
@@ -438,6 +503,11 @@ void evlog_txn_abort(struct evlog_txn *txn)
         return;
     }
     end_live_child(txn);
+    if (txn->parent) {
+        child_drop(txn);
+        txn_free(txn);
+        return;
+    }
     close_cursors(txn);
     if (txn->write)
         mdb_txn_abort(txn->mdb);

@@ -218,6 +218,9 @@ int evlog_views_open(struct evlog *log, const struct evlog_options *opt)
     int rc;
 
     read_boot_id(log->boot_id, sizeof log->boot_id, opt->boot_id);
+    /* Not MDB_WRITEMAP: measured 20-30% more durable sends/s at 64
+     * clients, but the kernel's write-back of the shared map then delayed
+     * the log's fdatasync (commits of 17 ms, p99 doubled). */
     rc = evlog_env_open(&log->venv, log->vpath, true, MDB_NOSYNC, opt);
     if (rc != CHATD_OK)
         return rc;
@@ -285,6 +288,7 @@ int evlog_views_put_applied(struct evlog_txn *txn, uint64_t seq)
     MDB_val k = {strlen(APPLIED), APPLIED}, v = {8, buf};
 
     evlog_be64_put(buf, seq);
+    evlog_txn_wrote(txn);
     return evlog_status(mdb_put(txn->mdb, txn->log->vmeta_dbi, &k, &v, 0));
 }
 
@@ -332,6 +336,7 @@ int evlog_views_meta_put_u64(struct evlog_txn *txn, const char *key,
     evlog_be64_put(buf, val);
 
     MDB_val k = {strlen(key), (void *)key}, v = {8, buf};
+    evlog_txn_wrote(txn);
     return evlog_status(mdb_put(txn->mdb, txn->log->vmeta_dbi, &k, &v, 0));
 }
 
@@ -341,6 +346,7 @@ int evlog_views_reset(struct evlog_txn *txn)
 
     if (rc != CHATD_OK)
         return rc;
+    evlog_txn_wrote(txn);
     rc = evlog_status(mdb_drop(txn->mdb, txn->log->streams_dbi, 0));
     if (rc == CHATD_OK)
         rc = evlog_views_put_applied(txn, 0);
@@ -354,6 +360,8 @@ int evlog_views_advance(struct evlog_txn *txn, const struct evlog_batch *b)
     size_t n = evlog_batch_count(b);
     int rc = evlog_txn_check(txn, true);
 
+    if (rc == CHATD_OK)
+        evlog_txn_wrote(txn);
     for (size_t i = 0; rc == CHATD_OK && i < n; i++) {
         rc = evlog_batch_event(b, i, &ev);
         if (rc != CHATD_OK)

@@ -216,6 +216,9 @@ void http_reply_header(struct chatd_req *req, const char *name,
                        const char *value);
 /* Status of the answer set so far, 0 if none. */
 unsigned http_reply_status(const struct chatd_req *req);
+/* Forgets the status and body set so far (headers stay): a command run
+ * again by the writer answers afresh. */
+void http_reply_reset(struct chatd_req *req);
 
 /* Inside the handler only: the answer comes later. The connection is
  * suspended at once (before anything is queued elsewhere). A second call

@@ -342,6 +342,16 @@ oom:
     reply_oom(req);
 }
 
+void http_reply_reset(struct chatd_req *req)
+{
+    free(req->reply);
+    req->reply = NULL;
+    req->reply_len = 0;
+    req->reply_static = NULL;
+    req->status = 0;
+    req->content_type = NULL;
+}
+
 unsigned http_reply_status(const struct chatd_req *req)
 {
     return req->status;

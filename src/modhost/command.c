@@ -3,6 +3,9 @@
  * the command runs inside the group-commit transaction (each in its own
  * child transaction), every event it appends is projected at once by all
  * inline projections, and the answer leaves only after the durable commit.
+ * A command may run more than once (src/commit: a batch is redone without
+ * a command that failed after its projections wrote); only the last run
+ * answers.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -208,7 +211,11 @@ static int job_run(void *arg, struct evlog_txn *t)
                             .correlation_id = job->correlation_id,
                             .actor = job->actor,
                             .userfeed = job->mh->deps.userfeed};
-    int rc = job->fn(job->arg, &ctx, job->req);
+    int rc;
+
+    if (job->req) /* a redo of the batch runs the command again */
+        http_reply_reset(job->req);
+    rc = job->fn(job->arg, &ctx, job->req);
 
     if (rc == CHATD_OK && job->req && http_reply_status(job->req) >= 400)
         rc = CHATD_EREJECTED;

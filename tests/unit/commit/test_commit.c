@@ -88,6 +88,8 @@ struct job {
     struct fx *f;
     char stream[32];
     int result;           /* what run returns after appending */
+    struct evlog_store *st; /* if set, run also writes key `stream` here */
+    atomic_int runs;      /* times run was called */
     uint64_t seq;         /* set by run */
     atomic_int done_calls;
     atomic_int status;
@@ -106,6 +108,9 @@ static int job_run(void *arg, struct evlog_txn *txn)
                        out;
     int rc = evlog_append(txn, &ev, CHATD_ANY_VERSION, &out);
 
+    atomic_fetch_add(&j->runs, 1);
+    if (rc == CHATD_OK && j->st)
+        rc = evlog_put_kv(txn, j->st, j->stream, strlen(j->stream), "x", 1);
     if (rc != CHATD_OK)
         return rc;
     j->seq = out.seq;
@@ -339,6 +344,55 @@ static void test_failing_job_discarded(void **state)
     gate_destroy(&g);
 }
 
+/* A job that wrote to a store and then fails cannot be undone inside the
+ * shared transaction: the batch is redone without it. The others run
+ * twice and commit once; nothing of the failed job stays. */
+static void test_failure_after_store_write_redoes_batch(void **state)
+{
+    struct fx *f = *state;
+    struct gate g = {0};
+    struct job a, b, c;
+    struct evlog_store *st;
+    struct evlog_txn *txn;
+    struct chatd_val v;
+    struct commit_stats st0, st1;
+
+    assert_int_equal(evlog_store_open(f->log, "test", "things", &st),
+                     CHATD_OK);
+    commit_stats_get(f->c, &st0);
+    gate_close_and_wait(&g, f->c);
+    job_init(&a, f, "room:a", CHATD_OK);
+    job_init(&b, f, "room:b", CHATD_EREJECTED); /* writes, then refuses */
+    job_init(&c, f, "room:c", CHATD_OK);
+    a.st = b.st = c.st = st;
+    assert_int_equal(commit_submit(f->c, &a.cj), CHATD_OK);
+    assert_int_equal(commit_submit(f->c, &b.cj), CHATD_OK);
+    assert_int_equal(commit_submit(f->c, &c.cj), CHATD_OK);
+    gate_open(&g);
+    wait_done(&a), wait_done(&b), wait_done(&c);
+    assert_int_equal(atomic_load(&a.status), CHATD_OK);
+    assert_int_equal(atomic_load(&b.status), CHATD_EREJECTED);
+    assert_int_equal(atomic_load(&c.status), CHATD_OK);
+    assert_int_equal(atomic_load(&a.runs), 2); /* before b, then the redo */
+    assert_int_equal(atomic_load(&b.runs), 1); /* dropped from the redo */
+    assert_int_equal(atomic_load(&c.runs), 1); /* only in the redo */
+    assert_int_equal(a.seq, 1);
+    assert_int_equal(c.seq, 2);
+    assert_int_equal(atomic_load(&a.bad) + atomic_load(&c.bad), 0);
+    assert_int_equal(evlog_last_seq(f->log), 2);
+    assert_int_equal(evlog_txn_begin(f->log, false, &txn), CHATD_OK);
+    assert_int_equal(evlog_get_kv(txn, st, "room:a", 6, &v), CHATD_OK);
+    assert_int_equal(evlog_get_kv(txn, st, "room:b", 6, &v),
+                     CHATD_ENOTFOUND);
+    assert_int_equal(evlog_get_kv(txn, st, "room:c", 6, &v), CHATD_OK);
+    evlog_txn_abort(txn);
+    commit_stats_get(f->c, &st1);
+    assert_int_equal(st1.batches_redone - st0.batches_redone, 1);
+    assert_int_equal(st1.jobs_failed - st0.jobs_failed, 1);
+    assert_int_equal(st1.events - st0.events, 2);
+    gate_destroy(&g);
+}
+
 static void test_commit_failure_fails_batch(void **state)
 {
     struct fx *f = *state;
@@ -568,6 +622,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_failing_job_discarded, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_failure_after_store_write_redoes_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_failure_fails_batch,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_run_rules, setup,

@@ -178,7 +178,14 @@ static void test_aborted_child_leaves_nothing(void **state)
                      CHATD_OK);
     assert_int_equal(userfeed_deliver(f->uf, child, "zed", out.seq), CHATD_OK);
     evlog_txn_abort(child);
-    /* a second child of the same parent gets the same positions again */
+    /* Feed writes cannot be taken back in the shared transaction: the
+     * whole transaction refuses to commit, and nothing of it stays. */
+    assert_true(evlog_txn_poisoned(txn));
+    assert_int_equal(evlog_txn_commit(txn), EVLOG_EREDO);
+    assert_int_equal(last_pos(f, "alice"), 1);
+    assert_int_equal(last_pos(f, "zed"), 0);
+    /* The redo without that child gets the same positions again. */
+    assert_int_equal(evlog_txn_begin(f->log, true, &txn), CHATD_OK);
     assert_int_equal(evlog_txn_child(txn, &child), CHATD_OK);
     assert_int_equal(evlog_append(child, &ev, CHATD_ANY_VERSION, &out),
                      CHATD_OK);
@@ -188,6 +195,7 @@ static void test_aborted_child_leaves_nothing(void **state)
                      CHATD_OK);
     assert_int_equal(pos, 2);
     assert_int_equal(evlog_txn_commit(child), CHATD_OK);
+    assert_false(evlog_txn_poisoned(txn));
     assert_int_equal(evlog_txn_commit(txn), CHATD_OK);
     assert_int_equal(last_pos(f, "alice"), 2);
     assert_int_equal(last_pos(f, "zed"), 0);
