@@ -368,6 +368,24 @@ const char *evlog_path(const struct evlog *log)
     return log->path;
 }
 
+int evlog_mdb_get_u64(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
+                      bool absent_is_zero, uint64_t *out)
+{
+    MDB_val k = {klen, (void *)key}, v;
+    int rc = mdb_get(txn, dbi, &k, &v);
+
+    if (rc == MDB_NOTFOUND && absent_is_zero) {
+        *out = 0;
+        return CHATD_OK;
+    }
+    if (rc != MDB_SUCCESS)
+        return evlog_status(rc);
+    if (v.mv_size != 8)
+        return CHATD_EIO;
+    *out = evlog_be64_get(v.mv_data);
+    return CHATD_OK;
+}
+
 /* The newest pending write of `key` in txn or its parents, if any. */
 static const struct evlog_meta_op *meta_pending(const struct evlog_txn *txn,
                                                 const char *key, size_t klen)

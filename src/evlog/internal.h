@@ -162,6 +162,11 @@ int evlog_env_open(MDB_env **env, const char *path, bool views,
  * `exact` or starts with `prefix` (either may be NULL; "" matches all). */
 int evlog_drop_named(MDB_txn *txn, const char *exact, const char *prefix);
 
+/* An 8-byte big-endian value of dbi: CHATD_ENOTFOUND if absent (0 when
+ * absent_is_zero), CHATD_EIO if it has another size. */
+int evlog_mdb_get_u64(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
+                      bool absent_is_zero, uint64_t *out);
+
 /* Meta values of any size: pending writes of the txn chain first, then
  * the log snapshot. *out borrowed until the txn ends. */
 int evlog_meta_get_raw(struct evlog_txn *txn, const char *key,

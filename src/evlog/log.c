@@ -23,26 +23,14 @@ static bool stream_ok(const char *stream)
 static int stream_get(struct evlog_txn *txn, const char *stream,
                       uint64_t *out)
 {
-    MDB_val k = {strlen(stream), (void *)stream}, v;
-    int rc;
-
     for (const struct evlog_txn *t = txn; t; t = t->parent)
         for (const struct evlog_stream_op *op = t->streams; op; op = op->next)
             if (strcmp(op->stream, stream) == 0) {
                 *out = op->ver;
                 return CHATD_OK;
             }
-    rc = mdb_get(txn->mdb, txn->log->streams_dbi, &k, &v);
-    if (rc == MDB_NOTFOUND) {
-        *out = 0;
-        return CHATD_OK;
-    }
-    if (rc != MDB_SUCCESS)
-        return evlog_status(rc);
-    if (v.mv_size != 8)
-        return CHATD_EIO;
-    *out = evlog_be64_get(v.mv_data);
-    return CHATD_OK;
+    return evlog_mdb_get_u64(txn->mdb, txn->log->streams_dbi, stream,
+                             strlen(stream), true, out);
 }
 
 int evlog_stream_version(struct evlog_txn *txn, const char *stream,

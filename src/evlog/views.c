@@ -103,19 +103,7 @@ int evlog_drop_named(MDB_txn *txn, const char *exact, const char *prefix)
 
 static int get_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *out)
 {
-    MDB_val k = {strlen(key), (void *)key}, v;
-    int rc = mdb_get(txn, dbi, &k, &v);
-
-    if (rc == MDB_NOTFOUND) {
-        *out = 0;
-        return CHATD_OK;
-    }
-    if (rc != MDB_SUCCESS)
-        return evlog_status(rc);
-    if (v.mv_size != 8)
-        return CHATD_EIO;
-    *out = evlog_be64_get(v.mv_data);
-    return CHATD_OK;
+    return evlog_mdb_get_u64(txn, dbi, key, strlen(key), true, out);
 }
 
 static int open_view_dbis(struct evlog *log, MDB_txn *txn)
@@ -301,38 +289,39 @@ int evlog_views_applied(struct evlog_txn *txn, uint64_t *out)
     return get_u64(txn->mdb, txn->log->vmeta_dbi, APPLIED, out);
 }
 
-int evlog_views_meta_get_u64(struct evlog_txn *txn, const char *key,
-                             uint64_t *out)
+/* A txn usable for the access and a key a module's caller may use. */
+static int views_meta_check(struct evlog_txn *txn, const char *key,
+                            bool write)
 {
-    int rc = evlog_txn_check(txn, false);
+    int rc = evlog_txn_check(txn, write);
 
     if (rc != CHATD_OK)
         return rc;
     if (!key || !key[0] || strlen(key) > EVLOG_KEY_MAX ||
         strcmp(key, APPLIED) == 0)
         return CHATD_EINVAL;
-
-    MDB_val k = {strlen(key), (void *)key}, v;
-    rc = mdb_get(txn->mdb, txn->log->vmeta_dbi, &k, &v);
-    if (rc != MDB_SUCCESS)
-        return evlog_status(rc);
-    if (v.mv_size != 8)
-        return CHATD_EIO;
-    *out = evlog_be64_get(v.mv_data);
     return CHATD_OK;
+}
+
+int evlog_views_meta_get_u64(struct evlog_txn *txn, const char *key,
+                             uint64_t *out)
+{
+    int rc = views_meta_check(txn, key, false);
+
+    if (rc != CHATD_OK)
+        return rc;
+    return evlog_mdb_get_u64(txn->mdb, txn->log->vmeta_dbi, key, strlen(key),
+                             false, out);
 }
 
 int evlog_views_meta_put_u64(struct evlog_txn *txn, const char *key,
                              uint64_t val)
 {
     unsigned char buf[8];
-    int rc = evlog_txn_check(txn, true);
+    int rc = views_meta_check(txn, key, true);
 
     if (rc != CHATD_OK)
         return rc;
-    if (!key || !key[0] || strlen(key) > EVLOG_KEY_MAX ||
-        strcmp(key, APPLIED) == 0)
-        return CHATD_EINVAL;
     evlog_be64_put(buf, val);
 
     MDB_val k = {strlen(key), (void *)key}, v = {8, buf};
