@@ -186,8 +186,9 @@ int evlog_decode(uint64_t seq, const void *rec, size_t len,
 struct evlog_batch;
 int evlog_batch_new(struct evlog_batch **out); /* free with evlog_batch_free */
 void evlog_batch_free(struct evlog_batch *b);  /* NULL is a no-op */
-/* Replaces b's contents with copies of the events with seq > after whose
- * type starts with `prefix` (NULL = all), stopping after `max_events`
+/* Replaces b's contents with copies of the committed events (not a write
+ * txn's pending appends) with seq > after whose type starts with
+ * `prefix` (NULL = all), stopping after `max_events`
  * events were examined (0 = no limit) or once the copies exceed
  * `max_bytes` (0 = no limit; at least one event is always copied).
  * Events skipped by the prefix still count as examined. CHATD_EIO if a
