@@ -216,9 +216,12 @@ void http_reply_header(struct chatd_req *req, const char *name,
                        const char *value);
 /* Status of the answer set so far, 0 if none. */
 unsigned http_reply_status(const struct chatd_req *req);
-/* Forgets the status and body set so far (headers stay): a command run
- * again by the writer answers afresh. */
-void http_reply_reset(struct chatd_req *req);
+/* Number of response headers added so far. */
+size_t http_reply_header_count(const struct chatd_req *req);
+/* Forgets the status and body set so far and every header after the
+ * first keep_headers: a command run again by the writer answers afresh,
+ * with the headers its route handler added before submitting it. */
+void http_reply_reset(struct chatd_req *req, size_t keep_headers);
 
 /* Inside the handler only: the answer comes later. The connection is
  * suspended at once (before anything is queued elsewhere). A second call

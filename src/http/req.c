@@ -25,19 +25,23 @@ struct chatd_req *http_req_alloc(struct http_server *s, enum req_kind kind)
     return r;
 }
 
-void http_req_free(struct chatd_req *r)
+static void headers_free(struct http_hdr *h)
 {
-    struct http_hdr *h, *next;
-    size_t i;
-
-    if (r == NULL)
-        return;
-    for (h = r->headers; h != NULL; h = next) {
+    for (struct http_hdr *next; h != NULL; h = next) {
         next = h->next;
         free(h->name);
         free(h->value);
         free(h);
     }
+}
+
+void http_req_free(struct chatd_req *r)
+{
+    size_t i;
+
+    if (r == NULL)
+        return;
+    headers_free(r->headers);
     for (i = 0; i < r->nargs; i++) {
         free(r->args[i].key);
         free(r->args[i].value);
@@ -342,8 +346,25 @@ oom:
     reply_oom(req);
 }
 
-void http_reply_reset(struct chatd_req *req)
+size_t http_reply_header_count(const struct chatd_req *req)
 {
+    size_t n = 0;
+
+    for (const struct http_hdr *h = req->headers; h != NULL; h = h->next)
+        n++;
+    return n;
+}
+
+void http_reply_reset(struct chatd_req *req, size_t keep_headers)
+{
+    struct http_hdr **link = &req->headers;
+
+    while (*link != NULL && keep_headers > 0) {
+        link = &(*link)->next;
+        keep_headers--;
+    }
+    headers_free(*link);
+    *link = NULL;
     free(req->reply);
     req->reply = NULL;
     req->reply_len = 0;

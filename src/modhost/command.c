@@ -25,6 +25,7 @@ struct cmd_job {
     void *arg;
     void (*free_arg)(void *arg);
     struct chatd_req *req;
+    size_t req_headers; /* added by the route before submit */
     bool ran_ok;
     char actor[HTTP_ID_MAX + 16];
     char correlation_id[160];
@@ -214,7 +215,7 @@ static int job_run(void *arg, struct evlog_txn *t)
     int rc;
 
     if (job->req) /* a redo of the batch runs the command again */
-        http_reply_reset(job->req);
+        http_reply_reset(job->req, job->req_headers);
     rc = job->fn(job->arg, &ctx, job->req);
 
     if (rc == CHATD_OK && job->req && http_reply_status(job->req) >= 400)
@@ -270,6 +271,7 @@ int modhost_host_submit(struct chatd_req *req, chatd_command_fn fn, void *arg,
                             .mh = rtx->mh, .mod = rtx->mod, .fn = fn,
                             .arg = arg, .free_arg = free_arg, .req = req};
     job->job.arg = job;
+    job->req_headers = http_reply_header_count(req);
     who = http_req_principal(req);
     principal_actor(&who, job->actor, sizeof(job->actor));
     snprintf(job->correlation_id, sizeof(job->correlation_id), "%s",

@@ -294,6 +294,25 @@ static void h_replace(void *ctx, struct chatd_req *req)
     http_reply_error(req, 503, "unavailable", "commit failed \"x\"\n");
 }
 
+/* What a command run again after a batch redo does: the route's own
+ * header stays, the first run's answer and header go. */
+static void h_reset(void *ctx, struct chatd_req *req)
+{
+    static const char body[] = "{\"second\":true}";
+    size_t keep;
+
+    http_reply_header(req, "X-Route", "kept");
+    keep = http_reply_header_count(req);
+    http_reply_header(req, "X-First-Run", "dropped");
+    http_reply_error(req, 409, "conflict", "first run");
+    http_reply_reset(req, keep);
+    /* on the server's thread: no cmocka asserts, a wrong state shows as 500 */
+    if (http_reply_status(req) != 0 || http_reply_header_count(req) != keep)
+        http_reply_error(req, 500, "internal", "reset left state behind");
+    else
+        http_reply_json(req, 201, body, sizeof(body) - 1);
+}
+
 static void on_upgrade(void *ctx, int sock, const char *extra, size_t extra_len,
                        void *urh, const struct http_principal *who)
 {
@@ -347,6 +366,8 @@ static int add_routes(struct fixture *fx)
                          "test");
     rc |= http_route_add(s, "GET", "/v1/replace", CHATD_AUTH_NONE, h_replace,
                          fx, "test");
+    rc |= http_route_add(s, "GET", "/v1/reset", CHATD_AUTH_NONE, h_reset, fx,
+                         "test");
     rc |= http_upgrade_add(s, "/v1/ws", on_upgrade, &fx->up);
     return rc;
 }
@@ -919,6 +940,19 @@ static void test_second_answer_replaces_first(void **state)
     assert_string_equal(r.body, "{\"error\":{\"code\":\"unavailable\","
                                 "\"message\":\"commit failed \\\"x\\\"\\u000a"
                                 "\"}}");
+}
+
+static void test_reset_answer(void **state)
+{
+    struct resp r;
+    char buf[64];
+
+    assert_int_equal(request(*state, "GET", "/v1/reset", NULL, NULL, &r),
+                     201);
+    assert_string_equal(r.body, "{\"second\":true}");
+    assert_string_equal(resp_header(&r, "X-Route", buf, sizeof(buf)),
+                        "kept");
+    assert_null(resp_header(&r, "X-First-Run", buf, sizeof(buf)));
 }
 
 static void test_read_txn_is_ended(void **state)
@@ -1506,6 +1540,7 @@ int main(void)
         cmocka_unit_test(test_keep_alive),
         cmocka_unit_test(test_forgotten_answer_is_500),
         cmocka_unit_test(test_second_answer_replaces_first),
+        cmocka_unit_test(test_reset_answer),
         cmocka_unit_test(test_read_txn_is_ended),
         cmocka_unit_test(test_deferred_single),
         cmocka_unit_test(test_finish_before_handler_returns),
