@@ -809,14 +809,8 @@ def sh(*cmd):
 
 
 def machine(tmp):
-    with open("/proc/meminfo") as f:
-        mem = int(f.readline().split()[1]) // 1024
-    cpu = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    base_info = cb.machine()  # cores, cpu, memory, kernel
+    cpu, mem = base_info["cpu"], base_info["memory_mib"]
     src, fstype = (sh("findmnt", "-no", "SOURCE,FSTYPE", "-T", tmp).split() + ["?", "?"])[:2]
     dev = os.path.basename(src)
     base = re.sub(r"p?\d+$", "", dev) if not os.path.exists("/sys/block/" + dev) else dev

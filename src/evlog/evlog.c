@@ -138,26 +138,36 @@ static int check_format(struct evlog *log, MDB_txn *txn)
     return evlog_status(mdb_put(txn, log->meta_dbi, &k, &v, 0));
 }
 
-static int load_last_seq(struct evlog *log, MDB_txn *txn)
+int evlog_last_key(MDB_txn *txn, MDB_dbi log_dbi, uint64_t *out)
 {
     MDB_cursor *mc;
     MDB_val k, v;
-    int rc = mdb_cursor_open(txn, log->log_dbi, &mc);
+    int rc = mdb_cursor_open(txn, log_dbi, &mc);
 
     if (rc != MDB_SUCCESS)
         return evlog_status(rc);
     rc = mdb_cursor_get(mc, &k, &v, MDB_LAST);
     mdb_cursor_close(mc);
     if (rc == MDB_NOTFOUND) {
-        atomic_store(&log->last_seq, 0);
+        *out = 0;
         return CHATD_OK;
     }
     if (rc != MDB_SUCCESS)
         return evlog_status(rc);
     if (k.mv_size != 8)
         return CHATD_EIO;
-    atomic_store(&log->last_seq, evlog_be64_get(k.mv_data));
+    *out = evlog_be64_get(k.mv_data);
     return CHATD_OK;
+}
+
+static int load_last_seq(struct evlog *log, MDB_txn *txn)
+{
+    uint64_t last = 0;
+    int rc = evlog_last_key(txn, log->log_dbi, &last);
+
+    if (rc == CHATD_OK)
+        atomic_store(&log->last_seq, last);
+    return rc;
 }
 
 static int open_dbis(struct evlog *log, MDB_txn *txn)

@@ -162,6 +162,9 @@ int evlog_env_open(MDB_env **env, const char *path, bool views,
  * `exact` or starts with `prefix` (either may be NULL; "" matches all). */
 int evlog_drop_named(MDB_txn *txn, const char *exact, const char *prefix);
 
+/* The highest seq in the log database (0 if empty). */
+int evlog_last_key(MDB_txn *txn, MDB_dbi log_dbi, uint64_t *out);
+
 /* An 8-byte big-endian value of dbi: CHATD_ENOTFOUND if absent (0 when
  * absent_is_zero), CHATD_EIO if it has another size. */
 int evlog_mdb_get_u64(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,

@@ -105,28 +105,12 @@ static void end_snapshot(struct evlog_txn *txn)
 
 static int last_key(struct evlog_txn *txn, uint64_t *out)
 {
-    MDB_cursor *mc;
     MDB_txn *lt;
-    MDB_val k, v;
     int rc = evlog_log_snapshot(txn, &lt);
 
     if (rc != CHATD_OK)
         return rc;
-    rc = mdb_cursor_open(lt, txn->log->log_dbi, &mc);
-    if (rc != MDB_SUCCESS)
-        return evlog_status(rc);
-    rc = mdb_cursor_get(mc, &k, &v, MDB_LAST);
-    mdb_cursor_close(mc);
-    if (rc == MDB_NOTFOUND) {
-        *out = 0;
-        return CHATD_OK;
-    }
-    if (rc != MDB_SUCCESS)
-        return evlog_status(rc);
-    if (k.mv_size != 8)
-        return CHATD_EIO;
-    *out = evlog_be64_get(k.mv_data);
-    return CHATD_OK;
+    return evlog_last_key(lt, txn->log->log_dbi, out);
 }
 
 static int txn_new(struct evlog *log, struct evlog_txn *parent, bool write,

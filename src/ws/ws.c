@@ -236,14 +236,21 @@ static void send_ephemeral(struct ws_server *ws, struct xitem *it)
     }
 }
 
-static void wake_cb(evutil_socket_t fd, short what, void *arg)
+/* Detaches everything queued for the loop thread, oldest first. */
+static struct xitem *take_items(struct ws_server *ws)
 {
-    struct ws_server *ws = arg;
     pthread_mutex_lock(&ws->lock);
     struct xitem *it = ws->xhead;
     ws->xhead = ws->xtail = NULL;
     ws->xcount = 0;
     pthread_mutex_unlock(&ws->lock);
+    return it;
+}
+
+static void wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct ws_server *ws = arg;
+    struct xitem *it = take_items(ws);
     while (it) {
         struct xitem *next = it->next;
         switch (it->kind) {
@@ -528,11 +535,7 @@ size_t ws_connection_count(struct ws_server *ws)
 /* Items left in the queue at shutdown: release sockets, drop answers. */
 static void drain_items(struct ws_server *ws)
 {
-    pthread_mutex_lock(&ws->lock);
-    struct xitem *it = ws->xhead;
-    ws->xhead = ws->xtail = NULL;
-    ws->xcount = 0;
-    pthread_mutex_unlock(&ws->lock);
+    struct xitem *it = take_items(ws);
     while (it) {
         struct xitem *next = it->next;
         if (it->kind == X_HANDOFF)
