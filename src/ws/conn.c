@@ -12,7 +12,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 
 #include "core/core.h"
 
@@ -110,59 +109,104 @@ static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
 }
 
 /*
- * wslay hands every frame to us in two calls: its header (flag
- * WSLAY_MSG_MORE, 2-14 bytes), then its payload. Sent as they come that
- * is two syscalls and, with TCP_NODELAY, two TCP segments per frame: the
- * peer is woken for a header it cannot use yet, and on loopback the
- * sender pays for both receive paths. So the header is held in the
- * connection and leaves with the payload in one sendmsg. wslay sends one
- * frame at a time, so a held header is always that of the payload that
- * comes next (also when that payload is retried after EAGAIN).
+ * wslay hands us each frame in two calls (its header, then its payload)
+ * and each queued message as its own frame. Written as they come, every
+ * frame would cost a syscall and a TCP segment or two, and on loopback the
+ * sender also pays for the peer's receive path. So on_send only copies
+ * into ws->stage, and conn_write sends the stage: every frame the
+ * connection has queued leaves in one send(2) per WS_STAGE bytes. What the
+ * socket refuses stays in c->pend (allocated only then) and goes first
+ * when the socket is writable again; wslay is not asked for more until it
+ * has gone.
  */
-static ssize_t send_held(struct conn *c, const uint8_t *data, size_t len)
-{
-    struct iovec iov[2] = {{c->ohdr, c->ohdr_len}, {(void *)data, len}};
-    struct msghdr mh = {.msg_iov = c->ohdr_len ? iov : iov + 1,
-                        .msg_iovlen = c->ohdr_len ? 2 : 1};
-    ssize_t r = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
-    if (r < 0)
-        return r;
-    if ((size_t)r < c->ohdr_len) { /* part of the header left */
-        memmove(c->ohdr, c->ohdr + r, c->ohdr_len - (size_t)r);
-        c->ohdr_len -= (uint8_t)r;
-        r = 0;
-    } else {
-        r -= c->ohdr_len;
-        c->ohdr_len = 0;
-    }
-    if (r == 0 && len > 0) { /* none of the payload: the socket is full */
-        errno = EAGAIN;
-        return -1;
-    }
-    return r;
-}
-
 static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data,
                        size_t len, int flags, void *user)
 {
     struct conn *c = user;
-    if ((flags & WSLAY_MSG_MORE) && len <= sizeof c->ohdr - c->ohdr_len) {
-        memcpy(c->ohdr + c->ohdr_len, data, len);
-        c->ohdr_len += (uint8_t)len;
-        return (ssize_t)len;
+    struct ws_server *ws = c->ws;
+    size_t room = sizeof ws->stage - ws->stage_len;
+    (void)flags;
+    if (room == 0) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
     }
-    ssize_t r = send_held(c, data, len);
-    if (r >= 0) {
+    if (len > room)
+        len = room;
+    memcpy(ws->stage + ws->stage_len, data, len);
+    ws->stage_len += len;
+    return (ssize_t)len;
+}
+
+/* Sends p[0..n); returns the bytes the socket took (0 when it is full) or
+ * -1 when the connection is broken (c->eof set). */
+static ssize_t send_some(struct conn *c, const uint8_t *p, size_t n)
+{
+    ssize_t r = send(c->fd, p, n, MSG_NOSIGNAL);
+    if (r > 0) {
         c->io_recent = true;
         return r;
     }
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-    } else {
-        c->eof = true;
-        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-    }
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return 0;
+    c->eof = true;
     return -1;
+}
+
+/* Whether c->pend is gone (sent now or empty already). */
+static bool write_pend(struct conn *c)
+{
+    if (c->pend_len == 0)
+        return true;
+    ssize_t r = send_some(c, (const uint8_t *)c->pend + c->pend_off,
+                          c->pend_len - c->pend_off);
+    if (r < 0)
+        return false;
+    c->pend_off += (uint32_t)r;
+    if (c->pend_off < c->pend_len)
+        return false;
+    free(c->pend);
+    c->pend = NULL;
+    c->pend_len = c->pend_off = 0;
+    return true;
+}
+
+/* Keeps the stage's unsent tail [off, stage_len) in c->pend. */
+static void keep_rest(struct conn *c, size_t off)
+{
+    struct ws_server *ws = c->ws;
+    size_t n = ws->stage_len - off;
+    c->pend = malloc(n);
+    if (!c->pend) {
+        c->eof = true;
+        return;
+    }
+    memcpy(c->pend, ws->stage + off, n);
+    c->pend_len = (uint32_t)n;
+    c->pend_off = 0;
+}
+
+/* Moves what is queued to the socket until it is empty or full. */
+static void conn_write(struct conn *c)
+{
+    struct ws_server *ws = c->ws;
+    if (c->eof || !write_pend(c))
+        return;
+    while (c->wctx && wslay_event_want_write(c->wctx)) {
+        ws->stage_len = 0;
+        if (wslay_event_send(c->wctx) != 0) {
+            c->eof = true;
+            return;
+        }
+        if (ws->stage_len == 0)
+            return;
+        ssize_t r = send_some(c, ws->stage, ws->stage_len);
+        if (r < 0)
+            return;
+        if ((size_t)r < ws->stage_len) {
+            keep_rest(c, (size_t)r);
+            return;
+        }
+    }
 }
 
 static void on_msg(wslay_event_context_ptr ctx,
@@ -247,13 +291,15 @@ void conn_unref(struct conn *c)
 {
     if (--c->refs > 0)
         return;
+    free(c->pend);
     free(c->extra);
     free(c);
 }
 
 size_t conn_queued(const struct conn *c)
 {
-    return c->wctx ? wslay_event_get_queued_msg_length(c->wctx) : 0;
+    return (c->pend_len - c->pend_off) +
+           (c->wctx ? wslay_event_get_queued_msg_length(c->wctx) : 0);
 }
 
 /* Reads what the kernel still holds, so close(2) by MHD sends FIN rather
@@ -351,7 +397,7 @@ static void update_events(struct conn *c)
     short want = 0;
     if (!c->eof && c->state != CONN_CLOSING)
         want |= EV_READ;
-    if (c->wctx && wslay_event_want_write(c->wctx))
+    if (c->pend_len > 0 || (c->wctx && wslay_event_want_write(c->wctx)))
         want |= EV_WRITE;
     if (want == c->evflags)
         return;
@@ -367,11 +413,9 @@ void conn_flush(struct conn *c)
 {
     if (c->state == CONN_DEAD)
         return;
-    if (c->wctx && !c->eof && wslay_event_want_write(c->wctx)) {
-        if (wslay_event_send(c->wctx) != 0)
-            c->eof = true;
-    }
-    if (c->eof || (c->wctx && wslay_event_get_close_sent(c->wctx))) {
+    conn_write(c);
+    if (c->eof || (c->pend_len == 0 && c->wctx &&
+                   wslay_event_get_close_sent(c->wctx))) {
         conn_release(c);
         return;
     }
@@ -388,16 +432,6 @@ void conn_flush_later(struct conn *c)
     c->refs++;
     c->flush_next = c->ws->flush_list;
     c->ws->flush_list = c;
-}
-
-void conn_send_now(struct conn *c)
-{
-    if (c->state == CONN_DEAD)
-        return;
-    if (c->wctx && !c->eof && wslay_event_want_write(c->wctx) &&
-        wslay_event_send(c->wctx) != 0)
-        c->eof = true;
-    conn_flush_later(c);
 }
 
 void conn_flush_pending(struct ws_server *ws)
@@ -443,7 +477,7 @@ static void conn_cb(evutil_socket_t fd, short what, void *arg)
 
 static void maybe_free_ctx(struct conn *c)
 {
-    if (!c->wctx || c->io_recent || c->extra || c->ohdr_len > 0 ||
+    if (!c->wctx || c->io_recent || c->extra || c->pend_len > 0 ||
         !tracker_at_boundary(&c->ft) || wslay_event_want_write(c->wctx) ||
         wslay_event_get_queued_msg_count(c->wctx) > 0)
         return;

@@ -123,10 +123,9 @@ static void notify_conn(struct notify_ctx *nc, struct conn *c, uint64_t seq,
         conn_close(c, WSLAY_CODE_INTERNAL_SERVER_ERROR, "cannot read event");
         return;
     }
-    /* Out at once rather than after the whole batch of commits: the
-     * first event's members need not wait for the last one's writes. */
-    if (deliver_one(c, pos))
-        conn_send_now(c);
+    /* Queued only: each connection's frames of this callback leave
+     * together from conn_flush_pending, one send(2) for all of them. */
+    deliver_one(c, pos);
 }
 
 static int notify_entry(void *arg, uint64_t seq, const char *user,

@@ -16,6 +16,9 @@
 #include "ws/frame.h"
 #include "ws/ws.h"
 
+/* Bytes of frames written to a socket per send(2) (conn.c). */
+#define WS_STAGE (64 * 1024)
+
 /* Close codes of our own (RFC 6455 leaves 4000-4999 to applications). */
 #define WS_CLOSE_SLOW_CONSUMER 4008
 
@@ -59,6 +62,8 @@ struct conn {
     wslay_event_context_ptr wctx; /* NULL while idle */
     char *extra;                  /* bytes pipelined after the handshake */
     uint32_t extra_len, extra_off;
+    char *pend; /* frames wslay handed over that the socket refused */
+    uint32_t pend_len, pend_off;
     int fd;
     uint16_t refs;     /* 1 while alive + 1 per answer pending */
     uint16_t inflight; /* client frames awaiting their answer */
@@ -69,8 +74,6 @@ struct conn {
     bool flush_queued; /* on ws->flush_list */
     bool io_recent;    /* bytes moved since the last sweep */
     bool eof;          /* peer closed or a socket error */
-    uint8_t ohdr_len;  /* bytes of a frame header held back (conn.c) */
-    uint8_t ohdr[14];  /* ...to go out with the payload in one syscall */
     struct frame_tracker ft;
     uint64_t sent_pos; /* last feed pos queued to this connection */
     int64_t last_rx_ms, last_ping_ms, deadline_ms;
@@ -128,6 +131,9 @@ struct ws_server {
     struct conn *flush_list;
     struct wsbuf scratch, evcache;
     uint64_t evcache_seq;
+    /* conn.c: frames on their way from wslay to one send(2) */
+    uint8_t stage[WS_STAGE];
+    size_t stage_len;
 
     struct metrics_value *m_conns, *m_frames, *m_slow, *m_deliveries;
 };
@@ -161,11 +167,6 @@ void conn_close(struct conn *c, uint16_t code, const char *reason);
 void conn_flush(struct conn *c);
 /* Flushes later (after a read txn ended). */
 void conn_flush_later(struct conn *c);
-/* Writes what is queued to the socket now, but neither releases the
- * connection nor touches its event (safe inside a read txn and while
- * walking a user's connections); it is put on the flush list, whose
- * conn_flush finishes the job. */
-void conn_send_now(struct conn *c);
 void conn_flush_pending(struct ws_server *ws);
 /* Releases the socket now (shutdown path, linger expiry). */
 void conn_release(struct conn *c);

@@ -471,6 +471,31 @@ class WsTest(WsBase):
         c.close()
         # nothing at all within the auth window is tested in WsTimeoutTest
 
+    def test_paused_reader_gets_every_frame_intact(self):
+        # More than the sockets hold but less than max_outbuf: the server
+        # must keep what the socket refused (frames cut mid-way included)
+        # and send it, in order, once the client reads again.
+        a_id, a_tok = self.user("alice")
+        b_id, b_tok = self.user("bob")
+        room = self.room(a_tok, [b_id])
+        paused = RawWS(self.server.port, token=b_tok, rcvbuf=4096)
+        hello = paused.recv_json()
+        paused.send_json({"type": "resume", "after": hello["pos"]})
+        before = self.metric("chatd_ws_slow_consumer_closes_total") or 0
+        n, text = 120, "z" * 3900
+        for i in range(n):
+            self.post_msg(a_tok, room, "%d:%s" % (i, text))
+        got, pos = [], []
+        while len(got) < n:
+            f = paused.recv_json()
+            if f["type"] == "event" and f["event"]["type"] == "chat.message_posted":
+                got.append(f["event"]["data"]["text"])
+                pos.append(f["pos"])
+        self.assertEqual(got, ["%d:%s" % (i, text) for i in range(n)])
+        self.assertEqual(pos, list(range(pos[0], pos[0] + n)))
+        self.assertEqual(self.metric("chatd_ws_slow_consumer_closes_total") or 0, before)
+        paused.close()
+
     def test_metrics_exported(self):
         self.assertIsNotNone(self.metric("chatd_ws_connections"))
         self.assertIsNotNone(self.metric("chatd_ws_frames_sent_total"))
