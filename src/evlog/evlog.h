@@ -116,6 +116,10 @@ const char *evlog_path(const struct evlog *log);
  * thread that began it. */
 int evlog_txn_begin(struct evlog *log, bool write, struct evlog_txn **out);
 int evlog_txn_child(struct evlog_txn *parent, struct evlog_txn **out);
+/* An id no other top-level txn of this evlog has had (never 0); a child
+ * has its top-level txn's. Lets a caller keep per-transaction state
+ * (src/ws/userfeed.c) that an abort or a redone batch must not outlive. */
+uint64_t evlog_txn_id(const struct evlog_txn *txn);
 /* Added. True once a child that wrote to the read models was aborted
  * under this top-level txn (its commit will give EVLOG_EREDO). */
 bool evlog_txn_poisoned(const struct evlog_txn *txn);
@@ -254,6 +258,12 @@ int evlog_get_kv(struct evlog_txn *txn, const struct evlog_store *st,
                  const void *key, size_t klen, struct chatd_val *out);
 int evlog_put_kv(struct evlog_txn *txn, const struct evlog_store *st,
                  const void *key, size_t klen, const void *val, size_t vlen);
+/* put only if the key is absent: CHATD_EEXIST otherwise, with *existing
+ * (may be NULL) set to the stored value, borrowed like a get's. One
+ * B-tree descent instead of a get and a put. */
+int evlog_put_kv_new(struct evlog_txn *txn, const struct evlog_store *st,
+                     const void *key, size_t klen, const void *val,
+                     size_t vlen, struct chatd_val *existing);
 int evlog_del_kv(struct evlog_txn *txn, const struct evlog_store *st,
                  const void *key, size_t klen);
 

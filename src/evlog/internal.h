@@ -37,6 +37,7 @@ struct evlog {
     MDB_dbi streams_dbi;
     MDB_dbi vmeta_dbi;
     _Atomic uint64_t last_seq;
+    _Atomic uint64_t txn_ids; /* the last top-level txn's id */
     size_t page_size, map_size; /* of the log environment */
     bool read_only;
     bool views_reset; /* emptied at open: see evlog_views_were_reset */
@@ -103,6 +104,7 @@ struct evlog_txn {
     struct evlog_txn *parent;
     MDB_txn *mdb;  /* views environment (a child's is its parent's) */
     MDB_txn *ltxn; /* log environment, read-only; top-level txn only */
+    uint64_t id;   /* see evlog_txn_id */
     bool write;
     bool wrote;    /* wrote to the read models (stores, views meta) */
     bool poisoned; /* top-level: a child that wrote was aborted */

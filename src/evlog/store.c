@@ -140,6 +140,29 @@ int evlog_put_kv(struct evlog_txn *txn, const struct evlog_store *st,
     return evlog_status(mdb_put(txn->mdb, st->dbi, &k, &v, 0));
 }
 
+int evlog_put_kv_new(struct evlog_txn *txn, const struct evlog_store *st,
+                     const void *key, size_t klen, const void *val,
+                     size_t vlen, struct chatd_val *existing)
+{
+    MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+    int rc = kv_check(txn, st, key, klen, true);
+
+    if (rc != CHATD_OK)
+        return rc;
+    if (!val && vlen)
+        return CHATD_EINVAL;
+    evlog_txn_wrote(txn);
+    rc = mdb_put(txn->mdb, st->dbi, &k, &v, MDB_NOOVERWRITE);
+    if (rc == MDB_KEYEXIST) {
+        if (existing) {
+            existing->data = v.mv_data;
+            existing->len = v.mv_size;
+        }
+        return CHATD_EEXIST;
+    }
+    return evlog_status(rc);
+}
+
 int evlog_del_kv(struct evlog_txn *txn, const struct evlog_store *st,
                  const void *key, size_t klen)
 {

@@ -124,6 +124,7 @@ static int txn_new(struct evlog *log, struct evlog_txn *parent, bool write,
     txn->log = log;
     txn->parent = parent;
     txn->write = write;
+    txn->id = parent ? parent->id : atomic_fetch_add(&log->txn_ids, 1) + 1;
     if (parent) { /* a savepoint */
         txn->mdb = parent->mdb;
         *out = txn;
@@ -213,6 +214,11 @@ int evlog_txn_begin(struct evlog *log, bool write, struct evlog_txn **out)
     }
     *out = txn;
     return CHATD_OK;
+}
+
+uint64_t evlog_txn_id(const struct evlog_txn *txn)
+{
+    return txn->id;
 }
 
 int evlog_txn_child(struct evlog_txn *parent, struct evlog_txn **out)

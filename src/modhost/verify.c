@@ -13,7 +13,7 @@
 #include "modhost/modhost_int.h"
 #include "ws/userfeed.h"
 
-static const char *const feed_stores[] = {"feed", "feedpos", "feedseq"};
+static const char *const feed_stores[] = {"feed", "feedseq"};
 #define NFEED (sizeof(feed_stores) / sizeof(feed_stores[0]))
 
 struct log_check {

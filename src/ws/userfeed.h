@@ -6,19 +6,22 @@
  * with the event that caused them, and a rebuild gives every user the same
  * positions again.
  *
- * Three host stores in the evlog environment:
+ * Two host stores in the read models' environment:
  *   "host/feed"     user_id '\0' pos(8 BE)  -> seq(8 BE)
- *   "host/feedpos"  user_id                 -> last pos(8 BE)
  *   "host/feedseq"  seq(8 BE) user_id       -> pos(8 BE)
+ * A user's last position is the last key of its range in "host/feed"
+ * (data directories written by earlier builds also hold a
+ * "host/feedpos" store with it, no longer read or written).
  *
  * A user id is 1..USERFEED_USER_MAX bytes without NUL (CHATD_EINVAL
  * otherwise).
  *
  * Threads: userfeed_open/close on the main thread before serving / after
  * everything stopped. deliver/clear only through a write txn (the writer
- * thread, or an offline rebuild). The read helpers work in any txn on the
- * thread that owns it. No function keeps in-memory state between calls, so
- * an aborted (child) txn leaves nothing behind.
+ * thread, or an offline rebuild), one write txn at a time: they cache
+ * each user's last position for the txn (see evlog_txn_id), so a user fed
+ * many times in one batch is looked up once. The read helpers work in any
+ * txn on the thread that owns it.
  */
 #ifndef WS_USERFEED_H
 #define WS_USERFEED_H
@@ -33,7 +36,7 @@
 
 struct userfeed;
 
-/* Opens (creating) the three stores. Main thread, before serving (an
+/* Opens (creating) the two stores. Main thread, before serving (an
  * evlog_store_open rule). *out freed with userfeed_close. CHATD_ENOMEM or
  * evlog_store_open's errors. */
 int userfeed_open(struct userfeed **out, struct evlog *log);
@@ -54,7 +57,7 @@ int userfeed_deliver_pos(struct userfeed *uf, struct evlog_txn *txn,
                          const char *user_id, uint64_t seq,
                          uint64_t *pos_out);
 
-/* Empties the three stores (full rebuild). Write txn only. */
+/* Empties the stores (full rebuild). Write txn only. */
 int userfeed_clear(struct userfeed *uf, struct evlog_txn *txn);
 
 /* Last position of a user; *out = 0 (and CHATD_OK) if the user has none. */

@@ -99,6 +99,39 @@ static void test_put_get_del(void **state)
     evlog_txn_abort(txn);
 }
 
+static void test_put_new_and_txn_ids(void **state)
+{
+    struct fx *f = *state;
+    struct evlog_txn *txn, *child, *ro;
+    struct chatd_val v;
+
+    assert_int_equal(evlog_txn_begin(f->log, true, &txn), CHATD_OK);
+    assert_int_equal(evlog_put_kv_new(txn, f->st, "a", 1, "1", 1, &v),
+                     CHATD_OK);
+    assert_int_equal(evlog_put_kv_new(txn, f->st, "a", 1, "2", 1, &v),
+                     CHATD_EEXIST);
+    assert_val(v, "1"); /* the stored value, unchanged */
+    assert_int_equal(evlog_put_kv_new(txn, f->st, "a", 1, "2", 1, NULL),
+                     CHATD_EEXIST);
+    assert_int_equal(evlog_get_kv(txn, f->st, "a", 1, &v), CHATD_OK);
+    assert_val(v, "1");
+    /* a child carries its top-level txn's id; every top-level txn a new one */
+    assert_int_equal(evlog_txn_child(txn, &child), CHATD_OK);
+    uint64_t id = evlog_txn_id(txn);
+    assert_true(id != 0);
+    assert_true(evlog_txn_id(child) == id);
+    assert_int_equal(evlog_txn_commit(child), CHATD_OK);
+    assert_int_equal(evlog_txn_commit(txn), CHATD_OK);
+    assert_int_equal(evlog_txn_begin(f->log, false, &ro), CHATD_OK);
+    assert_true(evlog_txn_id(ro) != id);
+    assert_int_equal(evlog_put_kv_new(ro, f->st, "b", 1, "1", 1, NULL),
+                     CHATD_ESTATE);
+    evlog_txn_abort(ro);
+    assert_int_equal(evlog_txn_begin(f->log, true, &txn), CHATD_OK);
+    assert_true(evlog_txn_id(txn) != id);
+    evlog_txn_abort(txn);
+}
+
 static void test_key_limits(void **state)
 {
     struct fx *f = *state;
@@ -375,6 +408,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_put_get_del, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_new_and_txn_ids, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_key_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_slots, setup, teardown),

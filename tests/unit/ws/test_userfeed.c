@@ -202,6 +202,72 @@ static void test_aborted_child_leaves_nothing(void **state)
     assert_int_equal(out.seq, s1 + 1);
 }
 
+/* Appends one event in txn; its seq. */
+static uint64_t append_in(struct evlog_txn *txn)
+{
+    struct chatd_event ev = {.size = sizeof ev, .type = "chat.message_posted",
+                             .v = 1, .stream = "room:r1", .data = "{}",
+                             .data_len = 2};
+    struct chatd_event out;
+    assert_int_equal(evlog_append(txn, &ev, CHATD_ANY_VERSION, &out), CHATD_OK);
+    return out.seq;
+}
+
+/* Many users fed several times in one txn: more users than the position
+ * cache takes at first (it then looks them up in the store), ids that are
+ * prefixes of others, a redelivery, and a clear in the middle. */
+static void test_many_users_in_one_txn(void **state)
+{
+    struct fx *f = *state;
+    enum { N = 300 };
+    char users[N][8];
+    struct evlog_txn *txn;
+    uint64_t seq[3], pos, got;
+
+    for (int i = 0; i < N; i++)
+        snprintf(users[i], sizeof users[i], "u%d", i); /* u1, u10, u100 */
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(evlog_txn_begin(f->log, true, &txn), CHATD_OK);
+        /* two events in the first txn, one in the second */
+        for (int k = round ? 2 : 0; k < (round ? 3 : 2); k++) {
+            seq[k] = append_in(txn);
+            for (int i = 0; i < N; i++) {
+                assert_int_equal(userfeed_deliver_pos(f->uf, txn, users[i],
+                                                      seq[k], &pos),
+                                 CHATD_OK);
+                assert_int_equal(pos, (uint64_t)(k + 1));
+            }
+        }
+        /* the same delivery again: the position it got, nothing new */
+        assert_int_equal(userfeed_deliver_pos(f->uf, txn, users[7],
+                                              seq[round ? 2 : 0], &pos),
+                         CHATD_OK);
+        assert_int_equal(pos, (uint64_t)(round ? 3 : 1));
+        assert_int_equal(evlog_txn_commit(txn), CHATD_OK);
+    }
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(last_pos(f, users[i]), 3);
+        assert_int_equal(evlog_txn_begin(f->log, false, &txn), CHATD_OK);
+        for (uint64_t p = 1; p <= 3; p++) {
+            assert_int_equal(userfeed_get(f->uf, txn, users[i], p, &got),
+                             CHATD_OK);
+            assert_int_equal(got, seq[p - 1]);
+        }
+        evlog_txn_abort(txn);
+    }
+    /* cleared and fed again in one txn: positions start over */
+    assert_int_equal(evlog_txn_begin(f->log, true, &txn), CHATD_OK);
+    uint64_t s = append_in(txn);
+    assert_int_equal(userfeed_deliver_pos(f->uf, txn, "u1", s, &pos), CHATD_OK);
+    assert_int_equal(pos, 4);
+    assert_int_equal(userfeed_clear(f->uf, txn), CHATD_OK);
+    assert_int_equal(userfeed_deliver_pos(f->uf, txn, "u1", s, &pos), CHATD_OK);
+    assert_int_equal(pos, 1);
+    assert_int_equal(evlog_txn_commit(txn), CHATD_OK);
+    assert_int_equal(last_pos(f, "u1"), 1);
+    assert_int_equal(last_pos(f, "u10"), 0);
+}
+
 static void test_seq_index(void **state)
 {
     struct fx *f = *state;
@@ -272,6 +338,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_aborted_child_leaves_nothing,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_seq_index, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_users_in_one_txn, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_clear_and_bad_arguments, setup,
                                         teardown),
         cmocka_unit_test(test_be64),
