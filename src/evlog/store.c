@@ -126,8 +126,11 @@ int evlog_get_kv(struct evlog_txn *txn, const struct evlog_store *st,
     return CHATD_OK;
 }
 
-int evlog_put_kv(struct evlog_txn *txn, const struct evlog_store *st,
-                 const void *key, size_t klen, const void *val, size_t vlen)
+/* mdb_put with `flags`; on MDB_KEYEXIST *existing (if set) gets the
+ * stored value. */
+static int kv_put(struct evlog_txn *txn, const struct evlog_store *st,
+                  const void *key, size_t klen, const void *val, size_t vlen,
+                  unsigned flags, struct chatd_val *existing)
 {
     MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
     int rc = kv_check(txn, st, key, klen, true);
@@ -137,30 +140,25 @@ int evlog_put_kv(struct evlog_txn *txn, const struct evlog_store *st,
     if (!val && vlen)
         return CHATD_EINVAL;
     evlog_txn_wrote(txn);
-    return evlog_status(mdb_put(txn->mdb, st->dbi, &k, &v, 0));
+    rc = mdb_put(txn->mdb, st->dbi, &k, &v, flags);
+    if (rc == MDB_KEYEXIST && existing) {
+        existing->data = v.mv_data;
+        existing->len = v.mv_size;
+    }
+    return evlog_status(rc);
+}
+
+int evlog_put_kv(struct evlog_txn *txn, const struct evlog_store *st,
+                 const void *key, size_t klen, const void *val, size_t vlen)
+{
+    return kv_put(txn, st, key, klen, val, vlen, 0, NULL);
 }
 
 int evlog_put_kv_new(struct evlog_txn *txn, const struct evlog_store *st,
                      const void *key, size_t klen, const void *val,
                      size_t vlen, struct chatd_val *existing)
 {
-    MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
-    int rc = kv_check(txn, st, key, klen, true);
-
-    if (rc != CHATD_OK)
-        return rc;
-    if (!val && vlen)
-        return CHATD_EINVAL;
-    evlog_txn_wrote(txn);
-    rc = mdb_put(txn->mdb, st->dbi, &k, &v, MDB_NOOVERWRITE);
-    if (rc == MDB_KEYEXIST) {
-        if (existing) {
-            existing->data = v.mv_data;
-            existing->len = v.mv_size;
-        }
-        return CHATD_EEXIST;
-    }
-    return evlog_status(rc);
+    return kv_put(txn, st, key, klen, val, vlen, MDB_NOOVERWRITE, existing);
 }
 
 int evlog_del_kv(struct evlog_txn *txn, const struct evlog_store *st,
