@@ -13,7 +13,7 @@ static const char *const host_keys[] = {
 
 static const char *const http_keys[] = {"max_body", "max_connections",
                                         "connection_memory", "timeout_s",
-                                        NULL};
+                                        "threads", NULL};
 
 int config_parse_listen(const char *s, char *addr, size_t addr_len,
                         uint16_t *port)
@@ -220,6 +220,8 @@ static int resolve_http(struct config *cfg)
     if (rc == CHATD_OK)
         rc = config_int(h, "http", "timeout_s", 60, 1, 3600,
                         &cfg->http_timeout_s);
+    if (rc == CHATD_OK)
+        rc = config_int(h, "http", "threads", 1, 1, 64, &cfg->http_threads);
     if (rc == CHATD_OK)
         rc = config_int(cfg->root, "", "map_size_mb", 65536, 16, 1 << 24,
                         &cfg->map_size);

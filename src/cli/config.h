@@ -35,6 +35,7 @@ struct config {
     int64_t max_connections;
     int64_t connection_memory;
     int64_t http_timeout_s;
+    int64_t http_threads;
     /* commit */
     int64_t max_queue;
 };

@@ -166,7 +166,8 @@ static int open_http(struct server *s)
         .max_body = (size_t)s->cfg->max_body,
         .max_connections = (unsigned)s->cfg->max_connections,
         .connection_memory = (size_t)s->cfg->connection_memory,
-        .timeout_s = (unsigned)s->cfg->http_timeout_s};
+        .timeout_s = (unsigned)s->cfg->http_timeout_s,
+        .threads = (unsigned)s->cfg->http_threads};
     struct http_deps deps = {.auth = modhost_authenticate,
                              .auth_ctx = s->mh,
                              .log = s->log,

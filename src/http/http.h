@@ -10,9 +10,11 @@
  * `struct chatd_req` (public, opaque) is defined here: the module API's
  * req_* / reply_* functions are the http_req_* functions below.
  *
- * Threads. The "MHD thread" is the daemon's one internal polling thread:
- * it runs route handlers, the auth callback and the upgrade callback for
- * HTTP requests. http_dispatch runs them on its caller's thread instead.
+ * Threads. An "MHD thread" is one of the daemon's internal polling threads
+ * (one by default; opt->threads makes a pool, each thread serving its own
+ * connections): it runs route handlers, the auth callback and the upgrade
+ * callback for HTTP requests. http_dispatch runs them on its caller's
+ * thread instead. So handlers run on several threads at once either way.
  * The route table is written only before http_start and read without locks
  * afterwards.
  *
@@ -105,6 +107,7 @@ struct http_options {
     unsigned max_connections; /* 0 = default 10000 */
     size_t connection_memory; /* MHD pool per connection; 0 = 8192 */
     unsigned timeout_s;  /* idle keep-alive timeout; 0 = default 60 */
+    unsigned threads;    /* MHD polling threads; 0 or 1 = one */
 };
 
 /* Borrowed: every pointer must stay valid until http_close. */

@@ -70,6 +70,7 @@ struct http_server {
     size_t max_body;
     unsigned max_connections;
     size_t connection_memory;
+    unsigned threads;
     unsigned timeout_s;
     struct http_deps deps;
     struct MHD_Daemon *daemon;

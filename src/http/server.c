@@ -401,6 +401,7 @@ int http_open(struct http_server **out, const struct http_options *opt,
     s->connection_memory =
         opt->connection_memory ? opt->connection_memory : HTTP_DEFAULT_MEMORY;
     s->timeout_s = opt->timeout_s ? opt->timeout_s : HTTP_DEFAULT_TIMEOUT;
+    s->threads = opt->threads ? opt->threads : 1;
     if (deps != NULL)
         s->deps = *deps;
     s->quiesced_fd = -1;
@@ -458,7 +459,9 @@ static struct MHD_Daemon *daemon_start(struct http_server *s,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)s->timeout_s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-        MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, s, MHD_OPTION_END);
+        MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, s,
+        /* 1 is MHD's own default: no pool, one polling thread */
+        MHD_OPTION_THREAD_POOL_SIZE, s->threads, MHD_OPTION_END);
 }
 
 int http_start(struct http_server *s)

@@ -43,6 +43,19 @@ class Response:
         return "<Response %d %r>" % (self.status, self.body[:300])
 
 
+def with_test_overrides(config):
+    """CHATD_TEST_HTTP_THREADS=N runs every server of the suite with a pool
+    of N libmicrohttpd threads (`.ci/run` runs the suite once like that)."""
+    threads = os.environ.get("CHATD_TEST_HTTP_THREADS")
+    if not threads or (config is not None and not isinstance(config, dict)):
+        return config
+    config = json.loads(json.dumps(config or {}))
+    http = config.setdefault("http", {})
+    if isinstance(http, dict):
+        http.setdefault("threads", int(threads))
+    return config
+
+
 class Server:
     """One chatd process. Use as a context manager or call start()/stop()."""
 
@@ -63,10 +76,11 @@ class Server:
         env["CHATD_ADMIN_TOKEN"] = ADMIN_TOKEN
         env.update(self.extra_env)
         cmd = [BIN, "serve", "--listen", "127.0.0.1:0", "--data", self.data_dir]
-        if self.config is not None:
+        config = with_test_overrides(self.config)
+        if config is not None:
             path = os.path.join(self.data_dir + ".json")
             with open(path, "w") as f:
-                json.dump(self.config, f)
+                json.dump(config, f)
             cmd += ["--config", path]
         cmd += self.extra_args
         self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,

@@ -56,6 +56,7 @@ static void test_defaults(void **state)
     assert_string_equal(cfg.data_dir, "./var");
     assert_false(cfg.nosync);
     assert_int_equal(cfg.max_body, 1 << 20);
+    assert_int_equal(cfg.http_threads, 1);
     assert_false(cfg.modules_explicit);
     config_free(&cfg);
 }
@@ -66,9 +67,10 @@ static void test_file_then_env_then_flags(void **state)
     struct config cfg;
 
     write_file("{\"listen\":\"127.0.0.1:1111\",\"data\":\"/file\","
-               "\"durability\":\"relaxed\"}");
+               "\"durability\":\"relaxed\",\"http\":{\"threads\":4}}");
     assert_int_equal(config_load(&cfg, &flags), CHATD_OK);
     assert_int_equal(cfg.port, 1111);
+    assert_int_equal(cfg.http_threads, 4);
     assert_string_equal(cfg.data_dir, "/file");
     assert_true(cfg.nosync);
     config_free(&cfg);
@@ -121,6 +123,9 @@ static void test_bad_values_refused(void **state)
     expect_refused("{\"http\":{\"max_body\":\"big\"}}");
     expect_refused("{\"http\":{\"max_body\":1}}");
     expect_refused("{\"http\":{\"nope\":1}}");
+    expect_refused("{\"http\":{\"threads\":0}}");
+    expect_refused("{\"http\":{\"threads\":65}}");
+    expect_refused("{\"http\":{\"threads\":\"2\"}}");
     expect_refused("{\"modules\":\"chat\"}");
     expect_refused("{\"modules\":[\"chat\",5]}");
     expect_refused("{\"unknown_setting\":1}");
