@@ -83,10 +83,16 @@ int chat_message_get(struct chat *c, struct chatd_txn *txn,
                      struct chat_msg_rec *out);
 int chat_member_get(struct chat *c, struct chatd_txn *txn, const char *room,
                     const char *uid, struct chat_member *m);
-/* Writes the member record and its copy in the user's inbox entry (the
- * entry at m->activity, which must exist or is made). Projection only. */
+/* Writes the member record and its copy in the user's inbox entry at
+ * `inbox_activity` (chat_member_activity: the entry that exists, or the
+ * one being made). Projection only. */
 int chat_member_put(struct chat *c, struct chatd_txn *txn, const char *room,
-                    const char *uid, const struct chat_member *m);
+                    const char *uid, const struct chat_member *m,
+                    uint64_t inbox_activity);
+/* Only the inbox entry (record unchanged). Projection only. */
+int chat_inbox_put(struct chat *c, struct chatd_txn *txn, const char *room,
+                   const char *uid, const struct chat_member *m,
+                   uint64_t inbox_activity);
 /* Whether key k exists in st (errors count as absent after a log line). */
 bool chat_exists(struct chat *c, struct chatd_txn *txn,
                  const struct chatd_store *st, const struct chat_key *k);

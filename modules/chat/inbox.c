@@ -1,9 +1,10 @@
 /* GET /v1/rooms: the caller's inbox, one keyed range over "inbox"
  * (uid \0 be64(~activity) room), most recent activity first. Each entry
- * holds the caller's membership (unread, read_seq); each room record holds
- * the room's JSON as every member sees it, last message included. A page
- * is the cursor walk plus one keyed get per room, concatenating stored
- * bytes and splicing the two numbers in: nothing is parsed. */
+ * holds the caller's membership (read_seq, own messages after it); each
+ * room record holds the room's JSON as every member sees it, last message
+ * included, and its last seq, from which unread follows. A page is the
+ * cursor walk plus one keyed get per room, concatenating stored bytes and
+ * splicing the two numbers in: nothing is parsed. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,7 +47,7 @@ static int inbox_add(struct chat *c, struct chatd_txn *txn,
     if (p->count++ > 0)
         chat_buf_add(&p->out, ",", 1);
     chat_buf_add(&p->out, rec.json, rec.json_len);
-    chat_render_room_tail(&p->out, &m);
+    chat_render_room_tail(&p->out, &m, rec.last_seq);
     p->last_activity = activity;
     return p->out.failed ? CHATD_ENOMEM : CHATD_OK;
 }

@@ -156,7 +156,7 @@ void chat_member_encode(const struct chat_member *m,
 {
     chat_be64_put(out, (uint64_t)m->joined_ms);
     chat_be64_put(out + 8, m->read_seq);
-    chat_be64_put(out + 16, m->unread);
+    chat_be64_put(out + 16, m->own_after);
     chat_be64_put(out + 24, m->activity);
 }
 
@@ -168,7 +168,7 @@ int chat_member_decode(const void *data, size_t len, struct chat_member *m)
         return CHATD_EINVAL;
     m->joined_ms = (int64_t)chat_be64_get(p);
     m->read_seq = chat_be64_get(p + 8);
-    m->unread = chat_be64_get(p + 16);
+    m->own_after = chat_be64_get(p + 16);
     m->activity = chat_be64_get(p + 24);
     return CHATD_OK;
 }
@@ -236,7 +236,8 @@ size_t chat_room_hdr_encode(unsigned char out[CHAT_ROOM_HDR_MAX],
     chat_be64_put(p + 8, r->ver);
     chat_be64_put(p + 16, r->member_count);
     chat_be64_put(p + 24, (uint64_t)r->activity_ms);
-    p += 32;
+    chat_be64_put(p + 32, r->msg_activity);
+    p += 40;
     *p++ = (unsigned char)(r->static_len >> 24);
     *p++ = (unsigned char)(r->static_len >> 16);
     *p++ = (unsigned char)(r->static_len >> 8);
@@ -254,16 +255,17 @@ int chat_room_rec_decode(const void *data, size_t len,
     const unsigned char *p = data, *e = p + len;
     unsigned i;
 
-    if (len < 2 + 32 + 4 + 2 || p[0] != CHAT_ROOM_FORMAT)
+    if (len < 2 + 40 + 4 + 2 || p[0] != CHAT_ROOM_FORMAT)
         return CHATD_EINVAL;
     r->kind = p[1];
     r->last_seq = chat_be64_get(p + 2);
     r->ver = chat_be64_get(p + 10);
     r->member_count = chat_be64_get(p + 18);
     r->activity_ms = (int64_t)chat_be64_get(p + 26);
-    r->static_len = (size_t)p[34] << 24 | (size_t)p[35] << 16 |
-                    (size_t)p[36] << 8 | p[37];
-    p += 38;
+    r->msg_activity = chat_be64_get(p + 34);
+    r->static_len = (size_t)p[42] << 24 | (size_t)p[43] << 16 |
+                    (size_t)p[44] << 8 | p[45];
+    p += 46;
     if (!get_id8(&p, e, &r->creator, &r->creator_len) || p >= e || *p > 2)
         return CHATD_EINVAL;
     r->n_peers = *p++;

@@ -79,10 +79,31 @@ int chat_key_member_uid(const void *data, size_t len, size_t prefix_len,
 struct chat_member {
     int64_t joined_ms;  /* time of the event that added the user */
     uint64_t read_seq;  /* read position: last seq the user has read */
-    uint64_t unread;    /* messages by others after read_seq */
-    uint64_t activity;  /* global seq of the room's last activity for this
-                           user: the inbox key's order */
+    uint64_t own_after; /* the user's own messages after read_seq */
+    uint64_t activity;  /* global seq of this user's last own activity in
+                           the room (joining, posting); the inbox key's
+                           order is chat_member_activity() */
 };
+
+/* Messages by others after the read position: the room's last seq minus
+ * what is read and what the user wrote. Computed, so a message to a
+ * 100-member room writes the sender's record only. */
+static inline uint64_t chat_member_unread(const struct chat_member *m,
+                                          uint64_t room_last_seq)
+{
+    uint64_t after = room_last_seq > m->read_seq ? room_last_seq - m->read_seq
+                                                 : 0;
+    return after > m->own_after ? after - m->own_after : 0;
+}
+
+/* The activity that orders the user's inbox entry for the room: the later
+ * of the user's own and the room's last message (room_msg_activity, the
+ * global seq of its chat.message_posted event). */
+static inline uint64_t chat_member_activity(const struct chat_member *m,
+                                            uint64_t room_msg_activity)
+{
+    return m->activity > room_msg_activity ? m->activity : room_msg_activity;
+}
 #define CHAT_MEMBER_LEN 32
 void chat_member_encode(const struct chat_member *m,
                         unsigned char out[CHAT_MEMBER_LEN]);
@@ -114,14 +135,16 @@ int chat_msg_rec_decode(const void *data, size_t len, struct chat_msg_rec *r);
  * room's JSON as every member sees it, up to (not including) the caller's
  * part: {"id", ..., "last_activity_at": T  — render.h. Its first
  * static_len bytes never change after the room is created. */
-#define CHAT_ROOM_FORMAT 1
-#define CHAT_ROOM_HDR_MAX (2 + 8 * 4 + 4 + 1 + 255 + 1 + 2 * (1 + 255))
+#define CHAT_ROOM_FORMAT 2
+#define CHAT_ROOM_HDR_MAX (2 + 8 * 5 + 4 + 1 + 255 + 1 + 2 * (1 + 255))
 struct chat_room_rec {
     unsigned kind;         /* enum chat_room_kind (validate.h) */
     uint64_t last_seq;     /* seq of the room's last message, 0 if none */
     uint64_t ver;          /* the room stream's version: expected_ver */
     uint64_t member_count;
     int64_t activity_ms;   /* time of the last message (or creation) */
+    uint64_t msg_activity; /* global seq of the last message's event, 0 if
+                              none: see chat_member_activity */
     size_t static_len;
     const char *creator;
     size_t creator_len;

@@ -127,11 +127,11 @@ static int member_join(struct chat *c, struct chatd_txn *txn,
     struct chat_member m = {
         .joined_ms = ev->time_ms,
         .read_seq = read_seq,
-        .unread = 0,
-        .activity = ev->seq,
+        .own_after = 0,
+        .activity = ev->seq, /* later than any message of the room */
     };
 
-    return chat_member_put(c, txn, room, uid, &m);
+    return chat_member_put(c, txn, room, uid, &m, ev->seq);
 }
 
 /* The user's name as the JSON token the member list answers with. */
@@ -345,7 +345,9 @@ static int on_member_removed(struct chat *c, struct chatd_txn *txn,
     r.member_count = r.member_count > 0 ? r.member_count - 1 : 0;
     rc = room_recount(c, txn, ev, room, &r);
     if (rc == CHATD_OK)
-        rc = chat_proj_inbox_del(c, txn, uid, m.activity, room);
+        rc = chat_proj_inbox_del(c, txn, uid,
+                                 chat_member_activity(&m, r.msg_activity),
+                                 room);
     if (rc == CHATD_OK && chat_key_pair(&k, room, uid) == CHATD_OK)
         rc = c->host->del(txn, c->st.members, k.b, k.len);
     if (rc == CHATD_OK)

@@ -178,10 +178,13 @@ static int roster_load(struct chat *c, struct chatd_txn *txn,
 }
 
 /* The message is the room's latest activity for every member: each
- * member's inbox entry moves to the top and, for everyone but the sender,
- * one more message is unread. */
+ * member's inbox entry moves to the top (from where the room's previous
+ * message, `prev_activity`, or the member's own activity had put it).
+ * Unread counts follow from the room's last seq, so only the sender's
+ * record changes: one more own message after its read position. */
 static int fan_out(struct chat *c, struct chatd_txn *txn,
-                   const struct chatd_event *ev, const struct msg_ev *msg)
+                   const struct chatd_event *ev, const struct msg_ev *msg,
+                   uint64_t prev_activity)
 {
     struct roster r = {{0}, {0}, 0};
     struct chat_member *m;
@@ -192,12 +195,18 @@ static int fan_out(struct chat *c, struct chatd_txn *txn,
     uid = r.ids.p;
     for (i = 0; rc == CHATD_OK && i < r.n; i++, uid += strlen(uid) + 1) {
         m = (struct chat_member *)(void *)r.recs.p + i;
-        rc = chat_proj_inbox_del(c, txn, uid, m->activity, msg->room);
-        m->activity = ev->seq;
-        if (strcmp(uid, msg->sender) != 0)
-            m->unread++;
-        if (rc == CHATD_OK)
-            rc = chat_member_put(c, txn, msg->room, uid, m);
+        rc = chat_proj_inbox_del(c, txn, uid,
+                                 chat_member_activity(m, prev_activity),
+                                 msg->room);
+        if (rc != CHATD_OK)
+            break;
+        if (strcmp(uid, msg->sender) == 0) {
+            m->own_after++;
+            m->activity = ev->seq;
+            rc = chat_member_put(c, txn, msg->room, uid, m, ev->seq);
+        } else {
+            rc = chat_inbox_put(c, txn, msg->room, uid, m, ev->seq);
+        }
         if (rc == CHATD_OK)
             rc = c->host->deliver(txn, uid);
     }
@@ -251,8 +260,10 @@ int chat_on_message_posted(struct chat *c, struct chatd_txn *txn,
                           : chat_proj_bad(c, ev, "incomplete message");
     }
     chat_msg_rec_decode(msg.p, msg.len, &rec);
+    uint64_t prev_activity = r.msg_activity;
     r.last_seq = m.seq;
     r.activity_ms = ev->time_ms;
+    r.msg_activity = ev->seq;
     /* r points into the stored room: it is rendered (copied) first */
     rc = chat_proj_room_put(c, txn, ev, m.room, &r, true, rec.json,
                             rec.json_len);
@@ -263,7 +274,7 @@ int chat_on_message_posted(struct chat *c, struct chatd_txn *txn,
         rc = idem_put(c, txn, &m);
     if (rc == CHATD_OK)
         rc = notice_put(c, txn, &m);
-    return rc == CHATD_OK ? fan_out(c, txn, ev, &m) : rc;
+    return rc == CHATD_OK ? fan_out(c, txn, ev, &m, prev_activity) : rc;
 }
 
 /* The stored message as its parts (tokens into the stored JSON). */
@@ -352,12 +363,12 @@ int chat_on_message_deleted(struct chat *c, struct chatd_txn *txn,
     return message_update(c, txn, ev, false);
 }
 
-/* Messages by others after `after`: a keyed range over the room's
+/* The user's own messages after `after`: a keyed range over the room's
  * messages, as long as what is still unread; the sender is in each
  * record's header. */
-static int count_unread(struct chat *c, struct chatd_txn *txn,
-                        const char *room, const char *uid, uint64_t after,
-                        uint64_t *out)
+static int count_own(struct chat *c, struct chatd_txn *txn,
+                     const char *room, const char *uid, uint64_t after,
+                     uint64_t *out)
 {
     struct chat_key prefix, from;
     struct chatd_cursor *cur;
@@ -379,8 +390,8 @@ static int count_unread(struct chat *c, struct chatd_txn *txn,
             rc = CHATD_EIO;
             break;
         }
-        if (rec.sender == NULL || rec.sender_len != ulen ||
-            memcmp(rec.sender, uid, ulen) != 0)
+        if (rec.sender != NULL && rec.sender_len == ulen &&
+            memcmp(rec.sender, uid, ulen) == 0)
             (*out)++;
         rc = c->host->cursor_step(cur, 1, &k, &v);
     }
@@ -416,9 +427,10 @@ int chat_on_read_marked(struct chat *c, struct chatd_txn *txn,
     if (rc == CHATD_OK && !chat_jval_u64(&v[RD_SEQ], &m.read_seq))
         m.read_seq = 0;
     if (rc == CHATD_OK)
-        rc = count_unread(c, txn, room, uid, m.read_seq, &m.unread);
+        rc = count_own(c, txn, room, uid, m.read_seq, &m.own_after);
     if (rc == CHATD_OK)
-        rc = chat_member_put(c, txn, room, uid, &m);
+        rc = chat_member_put(c, txn, room, uid, &m,
+                             chat_member_activity(&m, r.msg_activity));
     return rc == CHATD_OK ? chat_proj_deliver_room(c, txn, room) : rc;
 }
 

@@ -18,12 +18,13 @@ static int reply_read(struct chat *c, struct chatd_txn *txn,
                       struct chatd_req *req, const struct read_cmd *a)
 {
     struct chat_buf b = {0};
+    struct chat_room_rec room;
     struct chat_member m;
-    int rc = chat_member_get(c, txn, a->room, a->uid, &m);
+    int rc = chat_room_for_member(c, txn, a->room, a->uid, &room, &m);
 
     if (rc != CHATD_OK)
         return chat_reply_status(c, req, rc, "reading a member");
-    chat_render_read(&b, a->room, a->uid, &m);
+    chat_render_read(&b, a->room, a->uid, &m, room.last_seq);
     return chat_reply_buf(c, req, 200, &b);
 }
 

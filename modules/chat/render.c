@@ -732,10 +732,11 @@ void chat_render_room_dynamic(struct chat_buf *b, uint64_t member_count,
     chat_buf_time(b, activity_ms);
 }
 
-void chat_render_room_tail(struct chat_buf *b, const struct chat_member *m)
+void chat_render_room_tail(struct chat_buf *b, const struct chat_member *m,
+                           uint64_t room_last_seq)
 {
     chat_buf_lit(b, ",\"unread\":");
-    chat_buf_u64(b, m->unread);
+    chat_buf_u64(b, chat_member_unread(m, room_last_seq));
     chat_buf_lit(b, ",\"read_seq\":");
     chat_buf_u64(b, m->read_seq);
     chat_buf_add(b, "}", 1);
@@ -760,7 +761,7 @@ void chat_render_member(struct chat_buf *b, const char *uid,
 }
 
 void chat_render_read(struct chat_buf *b, const char *room, const char *uid,
-                      const struct chat_member *m)
+                      const struct chat_member *m, uint64_t room_last_seq)
 {
     chat_buf_lit(b, "{\"room\":");
     chat_buf_jstr(b, room, strlen(room));
@@ -769,7 +770,7 @@ void chat_render_read(struct chat_buf *b, const char *room, const char *uid,
     chat_buf_lit(b, ",\"read_seq\":");
     chat_buf_u64(b, m->read_seq);
     chat_buf_lit(b, ",\"unread\":");
-    chat_buf_u64(b, m->unread);
+    chat_buf_u64(b, chat_member_unread(m, room_last_seq));
     chat_buf_add(b, "}", 1);
 }
 

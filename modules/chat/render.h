@@ -150,8 +150,10 @@ void chat_render_room_static(struct chat_buf *b,
 void chat_render_room_dynamic(struct chat_buf *b, uint64_t member_count,
                               uint64_t last_seq, const char *last_msg,
                               size_t last_msg_len, int64_t activity_ms);
-/* The caller's part that closes a room: ,"unread", "read_seq"}. */
-void chat_render_room_tail(struct chat_buf *b, const struct chat_member *m);
+/* The caller's part that closes a room: ,"unread", "read_seq"}; unread
+ * from the room's last seq (chat_member_unread). */
+void chat_render_room_tail(struct chat_buf *b, const struct chat_member *m,
+                           uint64_t room_last_seq);
 
 /* {"user", "name", "joined_at", "read_seq"}; name is a raw token (NULL
  * renders null). */
@@ -161,7 +163,7 @@ void chat_render_member(struct chat_buf *b, const char *uid,
 
 /* {"room", "user", "read_seq", "unread"} */
 void chat_render_read(struct chat_buf *b, const char *room, const char *uid,
-                      const struct chat_member *m);
+                      const struct chat_member *m, uint64_t room_last_seq);
 
 /* Serialises a jansson value compactly (the answers that are not on a hot
  * path); takes the reference `v` (decref'd). The result is malloc()ed

@@ -24,7 +24,7 @@ int chat_reply_room(struct chat *c, struct chatd_txn *txn,
     /* the room as every member sees it, then the caller's part */
     chat_buf_reserve(&b, room.json_len + 64);
     chat_buf_add(&b, room.json, room.json_len);
-    chat_render_room_tail(&b, &m);
+    chat_render_room_tail(&b, &m, room.last_seq);
     return chat_reply_buf(c, req, status, &b);
 }
 

@@ -66,8 +66,22 @@ int chat_member_get(struct chat *c, struct chatd_txn *txn, const char *room,
                : broken(c, "member");
 }
 
+int chat_inbox_put(struct chat *c, struct chatd_txn *txn, const char *room,
+                   const char *uid, const struct chat_member *m,
+                   uint64_t inbox_activity)
+{
+    unsigned char buf[CHAT_MEMBER_LEN];
+    struct chat_key k;
+
+    chat_member_encode(m, buf);
+    if (chat_key_inbox(&k, uid, inbox_activity, room) != CHATD_OK)
+        return CHATD_EINVAL;
+    return c->host->put(txn, c->st.inbox, k.b, k.len, buf, sizeof(buf));
+}
+
 int chat_member_put(struct chat *c, struct chatd_txn *txn, const char *room,
-                    const char *uid, const struct chat_member *m)
+                    const char *uid, const struct chat_member *m,
+                    uint64_t inbox_activity)
 {
     unsigned char buf[CHAT_MEMBER_LEN];
     struct chat_key k;
@@ -77,11 +91,9 @@ int chat_member_put(struct chat *c, struct chatd_txn *txn, const char *room,
     if (chat_key_pair(&k, room, uid) != CHATD_OK)
         return CHATD_EINVAL;
     rc = c->host->put(txn, c->st.members, k.b, k.len, buf, sizeof(buf));
-    if (rc == CHATD_OK && chat_key_inbox(&k, uid, m->activity, room) != 0)
-        rc = CHATD_EINVAL;
-    if (rc == CHATD_OK)
-        rc = c->host->put(txn, c->st.inbox, k.b, k.len, buf, sizeof(buf));
-    return rc;
+    return rc == CHATD_OK
+               ? chat_inbox_put(c, txn, room, uid, m, inbox_activity)
+               : rc;
 }
 
 bool chat_exists(struct chat *c, struct chatd_txn *txn,

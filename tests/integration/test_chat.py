@@ -581,6 +581,62 @@ class MessagesTest(ChatBase):
                   "?limit=abc", "?limit=-1"):
             self.assertError(self.get(at, "/v1/rooms" + q), 400, "invalid_argument")
 
+    def test_inbox_and_unread_follow_joins_posts_and_leaves(self):
+        # A member's inbox place is the later of their own activity (joining,
+        # posting) and the room's last message; unread counts come from the
+        # room's last seq. Each room appears once, wherever it moved.
+        a, at = self.user("alice")
+        b, bt = self.user("bob")
+        c, ct = self.user("carol")
+        g = self.group(at, [b], "g")
+        for i in range(3):
+            self.send_ok(at, g, "early %d" % i)
+        g2 = self.group(at, [b], "g2")
+        self.assertEqual(self.inbox_ids(at), [g2, g])
+
+        def unread(tok):
+            return {x["id"]: x["unread"] for x in self.get(tok, "/v1/rooms").json["rooms"]}
+
+        # joining after messages: on top, nothing unread
+        self.server.post("/v1/rooms/%s/members" % g, {"user": c}, token=at)
+        self.assertEqual(self.inbox_ids(ct), [g])
+        self.assertEqual(unread(ct), {g: 0})
+        self.send_ok(bt, g, "bob 4")
+        self.assertEqual(self.inbox_ids(ct), [g])
+        self.assertEqual(unread(ct), {g: 1})
+        self.assertEqual(self.inbox_ids(at), [g, g2])
+        self.assertEqual(unread(at), {g: 1, g2: 0})
+        self.assertEqual(unread(bt), {g: 3, g2: 0})
+
+        # a newer join moves the newer room above
+        self.server.post("/v1/rooms/%s/members" % g2, {"user": c}, token=at)
+        self.assertEqual(self.inbox_ids(ct), [g2, g])
+        # a read does not move it; the count follows
+        r = self.server.post("/v1/rooms/%s/read" % g, {"seq": 4}, token=ct)
+        self.assertEqual(r.json["unread"], 0)
+        self.assertEqual(self.inbox_ids(ct), [g2, g])
+        # posting does; one's own message is never unread, others' before it
+        # still are
+        self.send_ok(bt, g, "bob 5")
+        self.send_ok(ct, g, "carol 6")
+        self.assertEqual(self.inbox_ids(ct), [g, g2])
+        self.assertEqual(unread(ct), {g: 1, g2: 0})
+        self.assertEqual(unread(at), {g: 3, g2: 0})
+        self.assertEqual(unread(bt), {g: 4, g2: 0})
+
+        # leaving takes the room out; coming back puts it on top, all read
+        self.req("DELETE", ct, "/v1/rooms/%s/members/%s" % (g, c))
+        self.assertEqual(self.inbox_ids(ct), [g2])
+        self.send_ok(at, g2, "alice in g2")
+        self.assertEqual(self.inbox_ids(ct), [g2])
+        self.server.post("/v1/rooms/%s/members" % g, {"user": c}, token=at)
+        self.assertEqual(self.inbox_ids(ct), [g, g2])
+        self.assertEqual(unread(ct), {g: 0, g2: 1})
+        self.send_ok(at, g2, "alice again")
+        self.assertEqual(self.inbox_ids(ct), [g2, g])
+        self.assertEqual(unread(ct), {g: 0, g2: 2})
+        self.assertEqual(self.inbox_ids(at), [g2, g])
+
     def test_history_walks_1000_messages_both_ways(self):
         a, at = self.user("alice")
         b, bt = self.user("bob")

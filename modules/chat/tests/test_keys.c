@@ -183,10 +183,30 @@ static void test_member_record(void **state)
     assert_int_equal(chat_member_decode(buf, sizeof(buf), &out), CHATD_OK);
     assert_true(out.joined_ms == m.joined_ms);
     assert_int_equal(out.read_seq, 41);
-    assert_int_equal(out.unread, 7);
+    assert_int_equal(out.own_after, 7);
     assert_int_equal(out.activity, 99);
     assert_int_equal(chat_member_decode(buf, sizeof(buf) - 1, &out),
                      CHATD_EINVAL);
+}
+
+/* Unread = the room's messages after the read position that are not the
+ * member's own; the inbox order is the later of the member's own and the
+ * room's last message. */
+static void test_member_unread_and_activity(void **state)
+{
+    struct chat_member m = {.read_seq = 41, .own_after = 7, .activity = 99};
+
+    (void)state;
+    assert_int_equal(chat_member_unread(&m, 60), 12);
+    assert_int_equal(chat_member_unread(&m, 48), 0); /* all after are own */
+    assert_int_equal(chat_member_unread(&m, 45), 0); /* never below zero */
+    assert_int_equal(chat_member_unread(&m, 41), 0);
+    assert_int_equal(chat_member_unread(&m, 3), 0);
+    m.own_after = 0;
+    assert_int_equal(chat_member_unread(&m, 42), 1);
+    assert_int_equal(chat_member_activity(&m, 50), 99);
+    assert_int_equal(chat_member_activity(&m, 120), 120);
+    assert_int_equal(chat_member_activity(&m, 0), 99);
 }
 
 static void test_message_record(void **state)
@@ -226,7 +246,8 @@ static void test_room_record(void **state)
     char big[256];
     struct chat_room_rec in = {
         .kind = CHAT_ROOM_DIRECT, .last_seq = 1ULL << 40, .ver = 77,
-        .member_count = 2, .activity_ms = -5, .static_len = 3,
+        .member_count = 2, .activity_ms = -5, .msg_activity = 1ULL << 50,
+        .static_len = 3,
         .creator = "u_a", .creator_len = 3, .n_peers = 2,
         .peer = {"u_a", "u_bb"}, .peer_len = {3, 4},
     }, out;
@@ -241,6 +262,7 @@ static void test_room_record(void **state)
     assert_int_equal(out.ver, 77);
     assert_int_equal(out.member_count, 2);
     assert_true(out.activity_ms == -5);
+    assert_true(out.msg_activity == 1ULL << 50);
     assert_int_equal(out.static_len, 3);
     assert_int_equal(out.creator_len, 3);
     assert_memory_equal(out.creator, "u_a", 3);
@@ -341,6 +363,7 @@ int main(void)
         cmocka_unit_test(test_direct_key),
         cmocka_unit_test(test_key_limits),
         cmocka_unit_test(test_member_record),
+        cmocka_unit_test(test_member_unread_and_activity),
         cmocka_unit_test(test_message_record),
         cmocka_unit_test(test_room_record),
         cmocka_unit_test(test_idem_and_user_records),

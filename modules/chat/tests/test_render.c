@@ -187,7 +187,7 @@ static void test_message_deleted_and_payment(void **state)
 static void test_room(void **state)
 {
     static const char *const members[] = {"u_a", "u_b"};
-    struct chat_member me = {.joined_ms = 0, .read_seq = 1, .unread = 2,
+    struct chat_member me = {.joined_ms = 0, .read_seq = 1, .own_after = 0,
                              .activity = 9};
     struct chat_room_static st = {
         .id = "r_1", .kind = "direct", .created_by = "u_a",
@@ -204,7 +204,7 @@ static void test_room(void **state)
     (void)state;
     chat_render_room_static(&b, &st);
     chat_render_room_dynamic(&b, 2, 3, last, strlen(last), 2000);
-    chat_render_room_tail(&b, &me);
+    chat_render_room_tail(&b, &me, 3); /* seq 2 and 3 after read_seq 1 */
     assert_json(&b,
                 "{\"context\":\"listing:42\",\"created_at\":"
                 "\"1970-01-01T00:00:00.000Z\",\"created_by\":\"u_a\","
@@ -221,11 +221,10 @@ static void test_room(void **state)
         .id = "r_2", .kind = "group", .created_by = "u_a", .title = "T",
         .title_len = 1, .created_ms = 0,
     };
-    me.unread = 0;
     me.read_seq = 0;
     chat_render_room_static(&b, &st);
     chat_render_room_dynamic(&b, 3, 0, NULL, 0, 0);
-    chat_render_room_tail(&b, &me);
+    chat_render_room_tail(&b, &me, 0);
     assert_json(&b,
                 "{\"context\":null,\"created_at\":\"1970-01-01T00:00:00.000Z\","
                 "\"created_by\":\"u_a\",\"id\":\"r_2\",\"kind\":\"group\","
@@ -234,7 +233,7 @@ static void test_room(void **state)
                 "\"read_seq\":0,\"title\":\"T\",\"unread\":0}");
     chat_render_room_static(&b, &st);
     chat_render_room_dynamic(&b, 3, 0, NULL, 0, 0);
-    chat_render_room_tail(&b, &me);
+    chat_render_room_tail(&b, &me, 0);
     assert_text(&b, "{\"id\":\"r_2\",\"kind\":\"group\",\"title\":\"T\","
                     "\"context\":null,\"created_by\":\"u_a\",\"created_at\":"
                     "\"1970-01-01T00:00:00.000Z\",\"member_count\":3,"
@@ -244,7 +243,7 @@ static void test_room(void **state)
 
 static void test_member_and_read(void **state)
 {
-    struct chat_member m = {.joined_ms = 1000, .read_seq = 4, .unread = 1};
+    struct chat_member m = {.joined_ms = 1000, .read_seq = 4, .own_after = 1};
     struct chat_buf b = {0};
 
     (void)state;
@@ -256,7 +255,7 @@ static void test_member_and_read(void **state)
     assert_json(&b,
                 "{\"joined_at\":\"1970-01-01T00:00:01.000Z\",\"name\":null,"
                 "\"read_seq\":4,\"user\":\"u_x\"}");
-    chat_render_read(&b, "r_1", "u_a", &m);
+    chat_render_read(&b, "r_1", "u_a", &m, 6); /* 5, 6 after: one own */
     assert_json(&b,
                 "{\"read_seq\":4,\"room\":\"r_1\",\"unread\":1,\"user\":\"u_a\"}");
 }
