@@ -404,21 +404,51 @@ static int commit_log(struct evlog_txn *txn)
     return evlog_status(mdb_txn_commit(lw));
 }
 
-/* The batch's stream versions into the read models, oldest first so the
- * newest of each stream stays. */
+/* Whether `stream` is in the open-addressing set `seen` (cap a power of
+ * two, never full); adds it if not. */
+static bool seen_before(const char **seen, size_t cap, const char *stream)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = stream; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    for (size_t i = h & (cap - 1);; i = (i + 1) & (cap - 1)) {
+        if (!seen[i]) {
+            seen[i] = stream;
+            return false;
+        }
+        if (strcmp(seen[i], stream) == 0)
+            return true;
+    }
+}
+
+/* The batch's stream versions into the read models: only the newest of
+ * each stream (the list is newest first), so a batch of 100 messages to
+ * 10 rooms writes 10 keys, not 100. */
 static int put_streams(struct evlog_txn *txn)
 {
     unsigned char buf[8];
+    size_t n = 0, cap = 16;
     int rc = MDB_SUCCESS;
 
-    REVERSE(struct evlog_stream_op, txn->streams);
+    for (struct evlog_stream_op *op = txn->streams; op; op = op->next)
+        n++;
+    if (n == 0)
+        return CHATD_OK;
+    while (cap < 2 * n)
+        cap *= 2;
+    const char **seen = calloc(cap, sizeof *seen);
+    if (!seen)
+        return CHATD_ENOMEM;
     for (struct evlog_stream_op *op = txn->streams; op && rc == MDB_SUCCESS;
          op = op->next) {
+        if (seen_before(seen, cap, op->stream))
+            continue;
         MDB_val k = {strlen(op->stream), op->stream}, v = {8, buf};
 
         evlog_be64_put(buf, op->ver);
         rc = mdb_put(txn->mdb, txn->log->streams_dbi, &k, &v, 0);
     }
+    free(seen);
     return evlog_status(rc);
 }
 

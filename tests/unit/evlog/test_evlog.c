@@ -286,6 +286,38 @@ static void test_expected_versions(void **state)
     evlog_txn_abort(txn);
 }
 
+/* Many versions of a few streams in one batch, through children: each
+ * stream's newest version is what the next transaction sees. */
+static void test_stream_versions_of_a_batch(void **state)
+{
+    static const char *const streams[] = {"room:a", "room:b", "room:c"};
+    struct fx *f = *state;
+    struct evlog_txn *top, *child;
+    uint64_t ver;
+
+    assert_int_equal(append1(f->log, "room:b", CHATD_NO_STREAM), CHATD_OK);
+    assert_int_equal(evlog_txn_begin(f->log, true, &top), CHATD_OK);
+    for (int i = 0; i < 40; i++) {
+        struct chatd_event ev = mk("chat.message_posted", streams[i % 3], "{}");
+        assert_int_equal(evlog_txn_child(top, &child), CHATD_OK);
+        assert_int_equal(evlog_append(child, &ev, CHATD_ANY_VERSION, NULL),
+                         CHATD_OK);
+        assert_int_equal(evlog_txn_commit(child), CHATD_OK);
+    }
+    assert_int_equal(evlog_txn_commit(top), CHATD_OK);
+    assert_int_equal(evlog_txn_begin(f->log, false, &top), CHATD_OK);
+    assert_int_equal(evlog_stream_version(top, "room:a", &ver), CHATD_OK);
+    assert_int_equal(ver, 14); /* i = 0, 3, ..., 39 */
+    assert_int_equal(evlog_stream_version(top, "room:b", &ver), CHATD_OK);
+    assert_int_equal(ver, 1 + 13);
+    assert_int_equal(evlog_stream_version(top, "room:c", &ver), CHATD_OK);
+    assert_int_equal(ver, 13);
+    evlog_txn_abort(top);
+    /* and the next append expects exactly those */
+    assert_int_equal(append1(f->log, "room:a", 13), CHATD_ECONFLICT);
+    assert_int_equal(append1(f->log, "room:a", 14), CHATD_OK);
+}
+
 static void test_child_abort_rolls_back(void **state)
 {
     struct fx *f = *state;
@@ -673,6 +705,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_append_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expected_versions, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_stream_versions_of_a_batch,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_child_abort_rolls_back, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_abort_top_changes_nothing,
