@@ -16,7 +16,7 @@ modules_chat_chat_la_SOURCES = $(CHAT_LOGIC) \
 	modules/chat/history.c modules/chat/inbox.c modules/chat/reads.c \
 	modules/chat/realtime.c modules/chat/notices.c \
 	modules/chat/project.h modules/chat/project.c \
-	modules/chat/project_msgs.c
+	modules/chat/project_msgs.c modules/chat/pending.c
 modules_chat_chat_la_CFLAGS = $(AM_CFLAGS) $(MODCFLAGS) $(JANSSON_CFLAGS)
 modules_chat_chat_la_LDFLAGS = $(MODLDFLAGS)
 modules_chat_chat_la_LIBADD = $(JANSSON_LIBS)

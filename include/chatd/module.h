@@ -71,7 +71,7 @@ extern "C" {
 #endif
 
 #define CHATD_ABI_MAJOR 1
-#define CHATD_ABI_MINOR 0
+#define CHATD_ABI_MINOR 1
 
 /* Build facts that must agree between host and module: pointer and long
  * sizes and the byte order (so also time_t and off_t on Linux). Compared
@@ -651,6 +651,31 @@ struct chatd_host {
     /* Any thread: whether `user_id` has at least one live, authenticated
      * connection now (false in offline commands). */
     bool (*online)(struct chatd_module *mod, const char *user_id);
+
+    /* --- ABI 1.1 --- */
+
+    /*
+     * Only in init, after chatd_host.projection registered `name`: lets the
+     * projection defer work from apply to the end of the transaction, e.g.
+     * one update per key for a whole batch instead of one per event.
+     *   flush(state, txn): once per write transaction in which apply ran,
+     *     after its last event and before the commit: live group commits,
+     *     each chunk of a rebuild or a verify, the catch-up at start. Same
+     *     rights as apply (its stores; get/cursors on its module's), except
+     *     deliver (CHATD_ESTATE). An error fails the transaction like an
+     *     apply error.
+     *   discard(state): before a write transaction starts applying events;
+     *     drops what a transaction that never reached flush (a batch redone
+     *     without a failed command, an error) had deferred.
+     * Either may be NULL. The stores must end up exactly as if nothing had
+     * been deferred, whatever the batching (a rebuild must equal the live
+     * read models); until flush, reads inside the same transaction see the
+     * deferred parts as they were. CHATD_ENOTFOUND for an unknown name,
+     * CHATD_ESTATE outside init.
+     */
+    int (*projection_hooks)(struct chatd_module *mod, const char *name,
+                            int (*flush)(void *state, struct chatd_txn *txn),
+                            void (*discard)(void *state));
 };
 
 /* ------------------------------------------------------------------------ */

@@ -114,6 +114,9 @@ static int register_all(struct chat *c)
         rc = register_stores(c);
     if (rc == CHATD_OK)
         rc = c->host->projection(c->mod, &projection);
+    if (rc == CHATD_OK)
+        rc = c->host->projection_hooks(c->mod, projection.name, chat_flush,
+                                       chat_discard);
     for (i = 0; i < N(subscribers) && rc == CHATD_OK; i++)
         rc = c->host->subscriber(c->mod, &subscribers[i]);
     for (i = 0; i < N(routes) && rc == CHATD_OK; i++)
@@ -128,6 +131,7 @@ static void chat_fini(void *state)
     if (c == NULL)
         return;
     chat_typing_fini(&c->typing);
+    chat_pending_free(c);
     free(c);
 }
 

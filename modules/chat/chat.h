@@ -36,6 +36,16 @@ struct chat_stores {
     struct chatd_store *notices;  /* be64(source seq) -> be64(seq) room */
 };
 
+/* pending.c: the rooms whose inbox moves wait for the end of the write
+ * transaction. */
+struct pending_room;
+struct chat_pending {
+    struct pending_room *rooms;
+    size_t n, cap;
+    size_t *index; /* open addressing: room -> position + 1 */
+    size_t index_cap;
+};
+
 struct chat {
     struct chatd_module *mod;
     const struct chatd_host *host;
@@ -44,6 +54,7 @@ struct chat {
     int64_t max_text_chars;
     int64_t typing_interval_ms;
     struct chat_typing typing;
+    struct chat_pending pending; /* writer thread */
 };
 
 /* --- rooms.c, messages.c, inbox.c, reads.c, realtime.c: route handlers */
@@ -67,6 +78,30 @@ void chat_route_presence_announce(void *state, struct chatd_req *req);
 /* --- project.c --- */
 int chat_project(void *state, struct chatd_txn *txn,
                  const struct chatd_event *ev);
+/* project_msgs.c: the transaction's deferred inbox moves (pending.c). */
+int chat_flush(void *state, struct chatd_txn *txn);
+
+/* --- pending.c (writer thread) --- */
+/* Notes that room's inbox moves wait for chat_flush: a message with
+ * msg_activity `activity` arrived; prev_activity is the room's
+ * msg_activity before it (kept from the transaction's first message). */
+int chat_pending_room(struct chat *c, const char *room,
+                      uint64_t prev_activity, uint64_t activity);
+/* Activity of uid's inbox entry for room now (the member's record m and
+ * the room's msg_activity as stored, pending moves considered). */
+uint64_t chat_inbox_where(struct chat *c, const char *room, const char *uid,
+                          const struct chat_member *m,
+                          uint64_t room_msg_activity);
+/* For a pending room: uid's entry is at `at` (replace: even if noted). */
+int chat_pending_note(struct chat *c, const char *room, const char *uid,
+                      uint64_t at, bool replace);
+void chat_pending_forget(struct chat *c, const char *room, const char *uid);
+size_t chat_pending_count(const struct chat *c);
+/* The i-th pending room and its msg_activity now. */
+const char *chat_pending_at(const struct chat *c, size_t i,
+                            uint64_t *last_activity);
+void chat_discard(void *state);
+void chat_pending_free(struct chat *c);
 
 /* --- notices.c: the payment subscriber --- */
 int chat_payment_notice(void *state, const struct chatd_event *ev);
@@ -89,6 +124,10 @@ int chat_member_get(struct chat *c, struct chatd_txn *txn, const char *room,
 int chat_member_put(struct chat *c, struct chatd_txn *txn, const char *room,
                     const char *uid, const struct chat_member *m,
                     uint64_t inbox_activity);
+/* Only the record; its inbox entry is left as it is. Projection only. */
+int chat_member_record_put(struct chat *c, struct chatd_txn *txn,
+                           const char *room, const char *uid,
+                           const struct chat_member *m);
 /* Only the inbox entry (record unchanged). Projection only. */
 int chat_inbox_put(struct chat *c, struct chatd_txn *txn, const char *room,
                    const char *uid, const struct chat_member *m,

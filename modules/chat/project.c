@@ -131,7 +131,11 @@ static int member_join(struct chat *c, struct chatd_txn *txn,
         .activity = ev->seq, /* later than any message of the room */
     };
 
-    return chat_member_put(c, txn, room, uid, &m, ev->seq);
+    int rc = chat_member_put(c, txn, room, uid, &m, ev->seq);
+
+    /* a room whose inbox moves are pending: this entry is new */
+    return rc == CHATD_OK ? chat_pending_note(c, room, uid, ev->seq, true)
+                          : rc;
 }
 
 /* The user's name as the JSON token the member list answers with. */
@@ -345,9 +349,10 @@ static int on_member_removed(struct chat *c, struct chatd_txn *txn,
     r.member_count = r.member_count > 0 ? r.member_count - 1 : 0;
     rc = room_recount(c, txn, ev, room, &r);
     if (rc == CHATD_OK)
-        rc = chat_proj_inbox_del(c, txn, uid,
-                                 chat_member_activity(&m, r.msg_activity),
-                                 room);
+        rc = chat_proj_inbox_del(
+            c, txn, uid, chat_inbox_where(c, room, uid, &m, r.msg_activity),
+            room);
+    chat_pending_forget(c, room, uid);
     if (rc == CHATD_OK && chat_key_pair(&k, room, uid) == CHATD_OK)
         rc = c->host->del(txn, c->st.members, k.b, k.len);
     if (rc == CHATD_OK)

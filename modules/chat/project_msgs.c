@@ -177,11 +177,12 @@ static int roster_load(struct chat *c, struct chatd_txn *txn,
     return rc == CHATD_ENOTFOUND ? CHATD_OK : rc;
 }
 
-/* The message is the room's latest activity for every member: each
- * member's inbox entry moves to the top (from where the room's previous
- * message, `prev_activity`, or the member's own activity had put it).
- * Unread counts follow from the room's last seq, so only the sender's
- * record changes: one more own message after its read position. */
+/* The message is the room's latest activity for every member: their inbox
+ * entries move to the top at the end of the transaction (chat_flush), once
+ * however many messages the room gets in it. Unread counts follow from
+ * the room's last seq, so only the sender's record changes here: one more
+ * own message after its read position, and its own activity (where its
+ * inbox entry is gets noted first: the record will not tell any more). */
 static int fan_out(struct chat *c, struct chatd_txn *txn,
                    const struct chatd_event *ev, const struct msg_ev *msg,
                    uint64_t prev_activity)
@@ -192,26 +193,60 @@ static int fan_out(struct chat *c, struct chatd_txn *txn,
     size_t i;
     int rc = roster_load(c, txn, msg->room, &r);
 
+    if (rc == CHATD_OK)
+        rc = chat_pending_room(c, msg->room, prev_activity, ev->seq);
     uid = r.ids.p;
     for (i = 0; rc == CHATD_OK && i < r.n; i++, uid += strlen(uid) + 1) {
         m = (struct chat_member *)(void *)r.recs.p + i;
-        rc = chat_proj_inbox_del(c, txn, uid,
-                                 chat_member_activity(m, prev_activity),
-                                 msg->room);
-        if (rc != CHATD_OK)
-            break;
         if (strcmp(uid, msg->sender) == 0) {
+            rc = chat_pending_note(
+                c, msg->room, uid,
+                chat_inbox_where(c, msg->room, uid, m, prev_activity), false);
             m->own_after++;
             m->activity = ev->seq;
-            rc = chat_member_put(c, txn, msg->room, uid, m, ev->seq);
-        } else {
-            rc = chat_inbox_put(c, txn, msg->room, uid, m, ev->seq);
+            if (rc == CHATD_OK)
+                rc = chat_member_record_put(c, txn, msg->room, uid, m);
         }
         if (rc == CHATD_OK)
             rc = c->host->deliver(txn, uid);
     }
     chat_buf_free(&r.ids);
     chat_buf_free(&r.recs);
+    return rc;
+}
+
+/* chatd_host.projection_hooks: the end of the write transaction. Each room
+ * that got messages moves every member's inbox entry once, from where it
+ * is to where the room's last message (or the member's own later
+ * activity) puts it, with the member's record as it is now. */
+int chat_flush(void *state, struct chatd_txn *txn)
+{
+    struct chat *c = state;
+    int rc = CHATD_OK;
+
+    for (size_t i = 0; rc == CHATD_OK && i < chat_pending_count(c); i++) {
+        struct roster r = {{0}, {0}, 0};
+        uint64_t last;
+        const char *id = chat_pending_at(c, i, &last);
+
+        rc = roster_load(c, txn, id, &r);
+        const char *uid = r.ids.p;
+        for (size_t j = 0; rc == CHATD_OK && j < r.n;
+             j++, uid += strlen(uid) + 1) {
+            const struct chat_member *m =
+                (const struct chat_member *)(const void *)r.recs.p + j;
+            uint64_t at = chat_inbox_where(c, id, uid, m, last);
+            uint64_t to = chat_member_activity(m, last);
+
+            if (at != to)
+                rc = chat_proj_inbox_del(c, txn, uid, at, id);
+            if (rc == CHATD_OK)
+                rc = chat_inbox_put(c, txn, id, uid, m, to);
+        }
+        chat_buf_free(&r.ids);
+        chat_buf_free(&r.recs);
+    }
+    chat_discard(c);
     return rc;
 }
 
@@ -430,7 +465,8 @@ int chat_on_read_marked(struct chat *c, struct chatd_txn *txn,
         rc = count_own(c, txn, room, uid, m.read_seq, &m.own_after);
     if (rc == CHATD_OK)
         rc = chat_member_put(c, txn, room, uid, &m,
-                             chat_member_activity(&m, r.msg_activity));
+                             chat_inbox_where(c, room, uid, &m,
+                                              r.msg_activity));
     return rc == CHATD_OK ? chat_proj_deliver_room(c, txn, room) : rc;
 }
 

@@ -79,18 +79,25 @@ int chat_inbox_put(struct chat *c, struct chatd_txn *txn, const char *room,
     return c->host->put(txn, c->st.inbox, k.b, k.len, buf, sizeof(buf));
 }
 
-int chat_member_put(struct chat *c, struct chatd_txn *txn, const char *room,
-                    const char *uid, const struct chat_member *m,
-                    uint64_t inbox_activity)
+int chat_member_record_put(struct chat *c, struct chatd_txn *txn,
+                           const char *room, const char *uid,
+                           const struct chat_member *m)
 {
     unsigned char buf[CHAT_MEMBER_LEN];
     struct chat_key k;
-    int rc;
 
     chat_member_encode(m, buf);
     if (chat_key_pair(&k, room, uid) != CHATD_OK)
         return CHATD_EINVAL;
-    rc = c->host->put(txn, c->st.members, k.b, k.len, buf, sizeof(buf));
+    return c->host->put(txn, c->st.members, k.b, k.len, buf, sizeof(buf));
+}
+
+int chat_member_put(struct chat *c, struct chatd_txn *txn, const char *room,
+                    const char *uid, const struct chat_member *m,
+                    uint64_t inbox_activity)
+{
+    int rc = chat_member_record_put(c, txn, room, uid, m);
+
     return rc == CHATD_OK
                ? chat_inbox_put(c, txn, room, uid, m, inbox_activity)
                : rc;

@@ -53,7 +53,7 @@ static int apply_all(const struct evlog_batch *b, struct evlog_txn *txn,
             return rc;
         }
     }
-    return CHATD_OK;
+    return apply(ctx, txn, NULL); /* the chunk's end, before its commit */
 }
 
 /* One chunk: *pos advances and *n grows by what was applied; *more is

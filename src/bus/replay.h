@@ -11,7 +11,9 @@
 #include "evlog/evlog.h"
 
 /* Applies one event of the source log inside `txn` (a write txn of the
- * target log, which may be the same environment or a scratch one). */
+ * target log, which may be the same environment or a scratch one); with
+ * ev NULL, once per chunk after its last event and before its commit
+ * (projections flush what they deferred). */
 typedef int (*replay_apply_fn)(void *ctx, struct evlog_txn *txn,
                                const struct chatd_event *ev);
 

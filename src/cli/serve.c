@@ -57,6 +57,21 @@ static void after_commit(void *ctx, uint64_t first, uint64_t last)
     push_notify(__atomic_load_n(&s->push, __ATOMIC_ACQUIRE), last);
 }
 
+static void before_batch(void *ctx)
+{
+    struct server *s = ctx;
+
+    if (s->mh != NULL)
+        modhost_discard_deferred(s->mh);
+}
+
+static int before_commit(void *ctx, struct evlog_txn *top)
+{
+    struct server *s = ctx;
+
+    return s->mh != NULL ? modhost_flush_deferred(s->mh, top) : CHATD_OK;
+}
+
 static void collect_storage(void *ctx, struct metrics_out *out)
 {
     const struct server *s = ctx;
@@ -252,7 +267,10 @@ static int open_push(struct server *s)
 
 static int open_runtime(struct server *s)
 {
-    struct commit_hooks hooks = {.after_commit = after_commit, .ctx = s};
+    struct commit_hooks hooks = {.before_batch = before_batch,
+                                 .before_commit = before_commit,
+                                 .after_commit = after_commit,
+                                 .ctx = s};
     struct commit_options copt = {.max_queue = (unsigned)s->cfg->max_queue};
     struct ws_options wopt;
     struct ws_deps wdeps = {.http = s->http, .log = s->log,

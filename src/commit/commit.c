@@ -197,6 +197,8 @@ static void run_batch(struct commit *c, struct commit_job *batch)
         job->dropped = false;
     }
     do {
+        if (c->hooks.before_batch)
+            c->hooks.before_batch(c->hooks.ctx);
         rc = evlog_txn_begin(c->log, true, &top);
         if (rc != CHATD_OK) {
             core_log(CORE_LOG_ERROR, "commit",

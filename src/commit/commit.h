@@ -49,6 +49,9 @@ struct commit_job {
 };
 
 struct commit_hooks {
+    /* On the writer thread, before each top-level write transaction of a
+     * batch begins (again when a batch is redone). May be NULL. */
+    void (*before_batch)(void *ctx);
     /* On the writer thread, inside the top-level write transaction just
      * before it commits (after all jobs ran); e.g. persist checkpoints.
      * An error fails the whole batch. May be NULL. */

@@ -71,12 +71,61 @@ static int apply_one(const struct chatd_txn *ctx, struct modhost_proj *p,
     pctx.kind = MODHOST_TXN_PROJECTION;
     pctx.ev = ev;
     pctx.proj = p;
+    p->touched = true;
     rc = p->apply(p->owner->state, &pctx, ev);
     if (rc != CHATD_OK)
         core_log(CORE_LOG_ERROR, "modhost",
                  "projection %s failed on event %llu (%s): %s", p->name,
                  (unsigned long long)ev->seq, ev->type, core_strerror(rc));
     return rc;
+}
+
+/* The end of a transaction: each projection that applied events since
+ * its last flush flushes now (chatd_host.projection_hooks). */
+static int flush_all(struct chatd_txn *ctx)
+{
+    int rc = CHATD_OK;
+
+    for (size_t i = 0; rc == CHATD_OK && i < ctx->mh->projs.len; i++) {
+        struct modhost_proj *p = ctx->mh->projs.items[i];
+        struct chatd_txn pctx = *ctx;
+
+        if (!p->touched)
+            continue;
+        p->touched = false;
+        if (p->flush == NULL)
+            continue;
+        pctx.mod = p->owner;
+        pctx.kind = MODHOST_TXN_PROJECTION;
+        pctx.ev = NULL;
+        pctx.proj = p;
+        rc = p->flush(p->owner->state, &pctx);
+        if (rc != CHATD_OK)
+            core_log(CORE_LOG_ERROR, "modhost", "projection %s failed to "
+                     "flush: %s", p->name, core_strerror(rc));
+    }
+    return rc;
+}
+
+int modhost_flush_deferred(struct modhost *mh, struct evlog_txn *top)
+{
+    struct chatd_txn ctx = {.t = top,
+                            .mh = mh,
+                            .kind = MODHOST_TXN_COMMAND,
+                            .userfeed = mh->deps.userfeed};
+
+    return flush_all(&ctx);
+}
+
+void modhost_discard_deferred(struct modhost *mh)
+{
+    for (size_t i = 0; i < mh->projs.len; i++) {
+        struct modhost_proj *p = mh->projs.items[i];
+
+        p->touched = false;
+        if (p->discard != NULL)
+            p->discard(p->owner->state);
+    }
 }
 
 int modhost_apply_projections(struct chatd_txn *ctx,
@@ -88,6 +137,9 @@ int modhost_apply_projections(struct chatd_txn *ctx,
     char *owned = NULL;
     size_t i;
     int rc = CHATD_OK;
+
+    if (ev == NULL)
+        return flush_all(ctx);
 
     use = modhost_upcast(ctx->mh, ev, &scratch, &owned, &rc);
     for (i = 0; use != NULL && rc == CHATD_OK && i < ctx->mh->projs.len; i++) {

@@ -257,8 +257,8 @@ static int host_deliver(struct chatd_txn *txn, const char *user_id)
 {
     if (txn == NULL || user_id == NULL || user_id[0] == '\0')
         return CHATD_EINVAL;
-    if (txn->kind != MODHOST_TXN_PROJECTION)
-        return CHATD_ESTATE;
+    if (txn->kind != MODHOST_TXN_PROJECTION || txn->ev == NULL)
+        return CHATD_ESTATE; /* not a projection, or its flush */
     if (txn->userfeed == NULL)
         return CHATD_OK; /* replaying one projection: the feed stays */
     return userfeed_deliver(txn->userfeed, txn->t, user_id, txn->ev->seq);
@@ -321,4 +321,5 @@ const struct chatd_host modhost_host_table = {
     .deliver = host_deliver,
     .ephemeral = host_ephemeral,
     .online = host_online,
+    .projection_hooks = modhost_reg_projection_hooks,
 };

@@ -97,6 +97,12 @@ int modhost_verify(struct modhost *mh, const char *scratch_dir);
 
 /* Called from the commit writer's after_commit hook: wakes subscribers. */
 void modhost_after_commit(struct modhost *mh, uint64_t first, uint64_t last);
+/* The commit writer's before_batch and before_commit hooks: projections
+ * drop what an abandoned transaction deferred / flush what this one did
+ * (chatd_host.projection_hooks). Writer thread. */
+void modhost_discard_deferred(struct modhost *mh);
+struct evlog_txn;
+int modhost_flush_deferred(struct modhost *mh, struct evlog_txn *top);
 /* Adds the runtime pieces made after prepare (commit writer, ws). */
 void modhost_attach_runtime(struct modhost *mh, struct commit *commit,
                             struct ws_server *ws);

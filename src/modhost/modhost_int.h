@@ -36,9 +36,12 @@ struct modhost_proj {
     char *name;                 /* "<module>.<projection>" */
     uint32_t version;
     chatd_project_fn apply;
+    int (*flush)(void *state, struct chatd_txn *txn);  /* may be NULL */
+    void (*discard)(void *state);                      /* may be NULL */
     size_t *stores;             /* indexes into modhost.stores */
     size_t nstores;
     bool selected;              /* part of the current replay */
+    bool touched;               /* apply ran since the last flush */
 };
 
 struct modhost_sub {
@@ -147,6 +150,9 @@ int modhost_reg_store(struct chatd_module *mod, const char *name,
                       struct chatd_store **out);
 int modhost_reg_projection(struct chatd_module *mod,
                            const struct chatd_projection *p);
+int modhost_reg_projection_hooks(struct chatd_module *mod, const char *name,
+                                 int (*flush)(void *, struct chatd_txn *),
+                                 void (*discard)(void *));
 int modhost_reg_subscriber(struct chatd_module *mod,
                            const struct chatd_subscriber *s);
 int modhost_reg_route(struct chatd_module *mod, const struct chatd_route *r);

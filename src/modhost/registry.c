@@ -241,6 +241,29 @@ int modhost_reg_projection(struct chatd_module *mod,
     return rc;
 }
 
+int modhost_reg_projection_hooks(struct chatd_module *mod, const char *name,
+                                 int (*flush)(void *, struct chatd_txn *),
+                                 void (*discard)(void *))
+{
+    int rc = reg_state(mod, "projection hooks");
+    size_t n = mod != NULL ? strlen(mod->name) : 0;
+
+    if (rc != CHATD_OK)
+        return rc;
+    for (size_t i = 0; name != NULL && i < mod->mh->projs.len; i++) {
+        struct modhost_proj *mp = mod->mh->projs.items[i];
+        if (mp->owner == mod && strncmp(mp->name, mod->name, n) == 0 &&
+            mp->name[n] == '.' && strcmp(mp->name + n + 1, name) == 0) {
+            mp->flush = flush;
+            mp->discard = discard;
+            return CHATD_OK;
+        }
+    }
+    return reg_fail(mod, CHATD_ENOTFOUND,
+                    "projection hooks for \"%s\": no such projection of "
+                    "this module", name ? name : "(null)");
+}
+
 int modhost_reg_subscriber(struct chatd_module *mod,
                           const struct chatd_subscriber *s)
 {

@@ -1234,6 +1234,93 @@ class RebuildTest(ChatBase):
                 stop_checked(again)
 
 
+class BatchedInboxTest(ChatBase):
+    """Many posts, reads and membership changes at once, so group commits
+    carry several messages per room: the inbox moves deferred to the end
+    of each transaction must leave exactly what one move per message would
+    (`chatd verify` rebuilds everything in other batches and compares)."""
+
+    def test_concurrent_posts_reads_and_joins(self):
+        names = ("ann", "ben", "cat", "dan")
+        u = {n: self.user(n) for n in names}
+        ids = {n: u[n][0] for n in names}
+        tok = {n: u[n][1] for n in names}
+        g1 = self.group(tok["ann"], [ids["ben"], ids["cat"]], "g1")
+        g2 = self.group(tok["ann"], [ids["ben"], ids["dan"]], "g2")
+        g3 = self.group(tok["cat"], [ids["ann"], ids["dan"]], "g3")
+        plan = {g1: ("ann", "ben", "cat"), g2: ("ann", "ben", "dan"),
+                g3: ("cat", "ann", "dan")}
+        errors = []
+
+        def poster(k):
+            conn = self.server.connection()
+            try:
+                for i in range(40):
+                    room = (g1, g2, g3)[(k + i) % 3]
+                    who = plan[room][(k * 7 + i) % 3]
+                    r = self.send(tok[who], room, "t%d-%d" % (k, i),
+                                  "c%d-%d" % (k, i), conn=conn)
+                    if r.status != 201:
+                        errors.append(r)
+                    if i % 9 == 4:  # a read to somewhere in the past
+                        seq = max(1, r.json["seq"] - 3) if r.status == 201 else 1
+                        self.server.request("POST", "/v1/rooms/%s/read" % room,
+                                            body={"seq": seq}, token=tok[who],
+                                            conn=conn)
+            finally:
+                conn.close()
+
+        def churn():  # dan joins, leaves and joins g1 while it is busy
+            for _ in range(3):
+                self.server.post("/v1/rooms/%s/members" % g1, {"user": ids["dan"]},
+                                 token=tok["ann"])
+                time.sleep(0.01)
+                self.req("DELETE", tok["dan"], "/v1/rooms/%s/members/%s" % (g1, ids["dan"]))
+                time.sleep(0.01)
+            self.server.post("/v1/rooms/%s/members" % g1, {"user": ids["dan"]},
+                             token=tok["ann"])
+
+        before = self.server.get("/metrics").body
+        threads = [threading.Thread(target=poster, args=(k,)) for k in range(8)]
+        threads.append(threading.Thread(target=churn))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        after = self.server.get("/metrics").body
+
+        def counter(body, name):
+            m = re.search(r"^%s (\S+)$" % name, body, re.M)
+            return float(m.group(1)) if m else 0.0
+        events = (counter(after, "chatd_events_appended_total") -
+                  counter(before, "chatd_events_appended_total"))
+        batches = (counter(after, "chatd_commit_batches_total") -
+                   counter(before, "chatd_commit_batches_total"))
+        self.assertGreater(events / max(batches, 1), 1.2, "no batching happened")
+
+        members = {g1: set(names), g2: {"ann", "ben", "dan"}, g3: {"cat", "ann", "dan"}}
+        for n in names:
+            inbox = self.get(tok[n], "/v1/rooms").json["rooms"]
+            got = [x["id"] for x in inbox]
+            self.assertEqual(len(got), len(set(got)), (n, got))  # each once
+            self.assertEqual(set(got), {r for r, m in members.items() if n in m})
+            for x in inbox:  # unread: others' messages after the read position
+                msgs, after = [], x["read_seq"]
+                while True:
+                    page = self.history(tok[n], x["id"], "?after=%d&limit=100" % after)
+                    msgs += page["messages"]
+                    if page["next_cursor"] is None:
+                        break
+                    after = page["next_cursor"]
+                others = [m for m in msgs if m["sender"] != ids[n]]
+                self.assertEqual(x["unread"], len(others), (n, x["id"]))
+        stop_checked(self.server)
+        r = self.server.run_cli("verify")
+        self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-2000:])
+        self.server.start()
+
+
 class ModuleFileTest(unittest.TestCase):
     """The built module as a file: the loader's checks, one export."""
 

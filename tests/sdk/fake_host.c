@@ -47,7 +47,10 @@ struct chatd_module {
 enum txn_kind { TXN_READ = 1, TXN_COMMAND, TXN_PROJECTION };
 
 struct fproj {
+    char name[40];
     chatd_project_fn apply;
+    int (*flush)(void *state, struct chatd_txn *txn);
+    void (*discard)(void *state);
     struct chatd_store *writes[MAX_ITEMS];
     size_t nwrites;
 };
@@ -56,6 +59,7 @@ struct chatd_txn {
     struct fake_host *fh;
     enum txn_kind kind;
     const struct fproj *proj;
+    bool flushing; /* a projection's flush: no deliver */
 };
 
 struct chatd_req {
@@ -263,8 +267,26 @@ static int fh_projection(struct chatd_module *mod,
     }
     fp->nwrites = i;
     fp->apply = p->apply;
+    snprintf(fp->name, sizeof(fp->name), "%s", p->name);
     fh->n.projections++;
     return CHATD_OK;
+}
+
+static int fh_projection_hooks(struct chatd_module *mod, const char *name,
+                               int (*flush)(void *, struct chatd_txn *),
+                               void (*discard)(void *))
+{
+    struct fake_host *fh = mod->fh;
+
+    if (reg_ok(mod) != CHATD_OK)
+        return CHATD_ESTATE;
+    for (size_t i = 0; name != NULL && i < fh->n.projections; i++)
+        if (strcmp(fh->projs[i].name, name) == 0) {
+            fh->projs[i].flush = flush;
+            fh->projs[i].discard = discard;
+            return CHATD_OK;
+        }
+    return CHATD_ENOTFOUND;
 }
 
 static int fh_subscriber(struct chatd_module *mod,
@@ -835,6 +857,17 @@ static int project_all(struct fake_host *fh, const struct chatd_event *ev)
         rc = fh->projs[i].apply(fh->state, &txn, use);
     }
     free(owned);
+    /* Every event is its own transaction here: deferred work is flushed at
+     * once (flushing more often than the host does is always allowed). */
+    txn.flushing = true;
+    for (i = 0; rc == CHATD_OK && i < fh->n.projections; i++) {
+        txn.proj = &fh->projs[i];
+        if (fh->projs[i].flush != NULL)
+            rc = fh->projs[i].flush(fh->state, &txn);
+    }
+    for (i = 0; rc != CHATD_OK && i < fh->n.projections; i++)
+        if (fh->projs[i].discard != NULL)
+            fh->projs[i].discard(fh->state);
     return rc;
 }
 
@@ -1018,7 +1051,8 @@ static int fh_deliver(struct chatd_txn *txn, const char *user_id)
 {
     if (txn == NULL || user_id == NULL || user_id[0] == '\0')
         return CHATD_EINVAL;
-    return txn->kind == TXN_PROJECTION ? CHATD_OK : CHATD_ESTATE;
+    return txn->kind == TXN_PROJECTION && !txn->flushing ? CHATD_OK
+                                                          : CHATD_ESTATE;
 }
 
 static int fh_ephemeral(struct chatd_module *mod, const char *user_id,
@@ -1076,6 +1110,7 @@ static const struct chatd_host fake_table = {
     .deliver = fh_deliver,
     .ephemeral = fh_ephemeral,
     .online = fh_online,
+    .projection_hooks = fh_projection_hooks,
 };
 
 /* --- the test-facing API ------------------------------------------------ */

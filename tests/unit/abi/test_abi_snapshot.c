@@ -29,7 +29,7 @@
 
 /* The layout this snapshot describes. */
 #define SNAPSHOT_MAJOR 1
-#define SNAPSHOT_MINOR 0
+#define SNAPSHOT_MINOR 1
 #define SNAPSHOT_TAG "p8-l8-le1234"
 
 struct pin {
@@ -59,7 +59,7 @@ static const struct size_pin sizes[] = {
     SIZE(chatd_route, 32),
     SIZE(chatd_config_item, 56),
     SIZE(chatd_module_info, 72),
-    SIZE(chatd_host, 328),};
+    SIZE(chatd_host, 336),};
 
 static const struct pin members[] = {
     /* struct chatd_val */
@@ -172,6 +172,8 @@ static const struct pin host[] = {
     PIN(chatd_host, deliver, 304, 8),
     PIN(chatd_host, ephemeral, 312, 8),
     PIN(chatd_host, online, 320, 8),
+    /* 1.1 */
+    PIN(chatd_host, projection_hooks, 328, 8),
 };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))

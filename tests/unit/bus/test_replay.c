@@ -19,6 +19,8 @@ struct proj {
     struct evlog_store *types;  /* seq -> type */
     bool use_child;             /* apply through a child txn */
     uint64_t fail_at;           /* fail on this seq (0 = never) */
+    unsigned chunk_ends;        /* calls with ev NULL */
+    uint64_t since_end;         /* events since the last of them */
 };
 
 static void be64(unsigned char *p, uint64_t v)
@@ -51,10 +53,17 @@ static int project_into(const struct proj *p, struct evlog_txn *txn,
 static int project(void *ctx, struct evlog_txn *txn,
                    const struct chatd_event *ev)
 {
-    const struct proj *p = ctx;
+    struct proj *p = ctx;
     struct evlog_txn *child;
     int rc;
 
+    if (ev == NULL) { /* the chunk's end: never twice, never empty */
+        assert_true(p->since_end > 0);
+        p->since_end = 0;
+        p->chunk_ends++;
+        return CHATD_OK;
+    }
+    p->since_end++;
     if (p->fail_at && ev->seq == p->fail_at)
         return CHATD_EREJECTED;
     if (!p->use_child)
@@ -154,6 +163,7 @@ static void test_replay_same_env(void **state)
     assert_int_equal(replay_run(e.log, e.log, 0, 7, project, &e.p, &n),
                      CHATD_OK);
     assert_int_equal(n, N_EVENTS);
+    assert_int_equal(e.p.chunk_ends, (N_EVENTS + 6) / 7); /* one per chunk */
     digests(&e, again);
     assert_int_equal(again[0], live[0]);
     assert_int_equal(again[1], live[1]);

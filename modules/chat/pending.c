@@ -1,0 +1,205 @@
+/*
+ * pending — the inbox moves of one write transaction, made once per room
+ * at its end (chat_flush, through chatd_host.projection_hooks).
+ *
+ * A message moves its room to the top of every member's inbox: a delete
+ * and a put per member. A group commit that carries eleven messages to one
+ * 100-member room would move each entry eleven times. Instead the first
+ * message of the room in the transaction notes the room here, with the
+ * room's message activity before it; every member's entry stays where it
+ * was until chat_flush moves it once, to where the room's last message
+ * puts it. A member whose own activity changes meanwhile (the sender, a
+ * member who joins) has the place of their entry noted, since it can no
+ * longer be told from their record. The final keys depend only on the
+ * events, so a rebuild (other chunk boundaries) gives the same inbox.
+ *
+ * Writer thread only (or an offline command's thread), one transaction at
+ * a time: chat_discard empties it before each.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "chat.h"
+
+struct pending_member {
+    char uid[CHAT_ID_MAX + 1];
+    uint64_t at; /* activity of the member's inbox entry now */
+};
+
+struct pending_room {
+    char room[CHAT_ID_MAX + 1];
+    uint64_t prev_activity; /* room's msg_activity before this txn's first */
+    uint64_t last_activity; /* ... and after its last message so far */
+    struct pending_member *moved;
+    size_t nmoved, capmoved;
+};
+
+/* Room for one more of `n` elements of `size` bytes at *arr (capacity
+ * *cap, doubled from `first`); the new part zeroed. */
+static int reserve_one(void **arr, size_t *cap, size_t n, size_t size,
+                       size_t first)
+{
+    if (n < *cap)
+        return CHATD_OK;
+    size_t ncap = *cap ? *cap * 2 : first;
+    char *na = realloc(*arr, ncap * size);
+    if (!na)
+        return CHATD_ENOMEM;
+    memset(na + *cap * size, 0, (ncap - *cap) * size);
+    *arr = na;
+    *cap = ncap;
+    return CHATD_OK;
+}
+
+static uint32_t id_hash(const char *s)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+/* Slot of `room` in the index (holding 0 if absent). */
+static size_t *index_slot(struct chat_pending *p, const char *room)
+{
+    for (size_t i = id_hash(room) & (p->index_cap - 1);;
+         i = (i + 1) & (p->index_cap - 1)) {
+        size_t v = p->index[i];
+        if (v == 0 || strcmp(p->rooms[v - 1].room, room) == 0)
+            return &p->index[i];
+    }
+}
+
+static struct pending_room *find(struct chat_pending *p, const char *room)
+{
+    if (p->n == 0)
+        return NULL;
+    size_t v = *index_slot(p, room);
+    return v ? &p->rooms[v - 1] : NULL;
+}
+
+/* Keeps the index at most half full. */
+static int index_grow(struct chat_pending *p)
+{
+    if (p->index_cap != 0 && (p->n + 1) * 2 <= p->index_cap)
+        return CHATD_OK;
+    size_t cap = p->index_cap ? p->index_cap * 2 : 64;
+    size_t *ni = calloc(cap, sizeof *ni);
+    if (!ni)
+        return CHATD_ENOMEM;
+    free(p->index);
+    p->index = ni;
+    p->index_cap = cap;
+    for (size_t i = 0; i < p->n; i++)
+        *index_slot(p, p->rooms[i].room) = i + 1;
+    return CHATD_OK;
+}
+
+int chat_pending_room(struct chat *c, const char *room,
+                      uint64_t prev_activity, uint64_t activity)
+{
+    struct chat_pending *p = &c->pending;
+    struct pending_room *pr = find(p, room);
+
+    if (pr) {
+        pr->last_activity = activity;
+        return CHATD_OK;
+    }
+    if (index_grow(p) != CHATD_OK ||
+        reserve_one((void **)&p->rooms, &p->cap, p->n, sizeof *p->rooms,
+                    16) != CHATD_OK)
+        return CHATD_ENOMEM;
+    pr = &p->rooms[p->n++];
+    strcpy(pr->room, room); /* ids are checked: at most CHAT_ID_MAX */
+    pr->prev_activity = prev_activity;
+    pr->last_activity = activity;
+    pr->nmoved = 0;
+    *index_slot(p, room) = p->n;
+    return CHATD_OK;
+}
+
+static struct pending_member *moved_find(struct pending_room *pr,
+                                         const char *uid)
+{
+    for (size_t i = 0; i < pr->nmoved; i++)
+        if (strcmp(pr->moved[i].uid, uid) == 0)
+            return &pr->moved[i];
+    return NULL;
+}
+
+uint64_t chat_inbox_where(struct chat *c, const char *room, const char *uid,
+                          const struct chat_member *m,
+                          uint64_t room_msg_activity)
+{
+    struct pending_room *pr = find(&c->pending, room);
+
+    if (!pr)
+        return chat_member_activity(m, room_msg_activity);
+    struct pending_member *pm = moved_find(pr, uid);
+    return pm ? pm->at : chat_member_activity(m, pr->prev_activity);
+}
+
+int chat_pending_note(struct chat *c, const char *room, const char *uid,
+                      uint64_t at, bool replace)
+{
+    struct pending_room *pr = find(&c->pending, room);
+
+    if (!pr)
+        return CHATD_OK; /* nothing deferred: the record tells */
+    struct pending_member *pm = moved_find(pr, uid);
+    if (pm) {
+        if (replace)
+            pm->at = at;
+        return CHATD_OK;
+    }
+    if (reserve_one((void **)&pr->moved, &pr->capmoved, pr->nmoved,
+                    sizeof *pr->moved, 4) != CHATD_OK)
+        return CHATD_ENOMEM;
+    pm = &pr->moved[pr->nmoved++];
+    strcpy(pm->uid, uid);
+    pm->at = at;
+    return CHATD_OK;
+}
+
+void chat_pending_forget(struct chat *c, const char *room, const char *uid)
+{
+    struct pending_room *pr = find(&c->pending, room);
+    struct pending_member *pm = pr ? moved_find(pr, uid) : NULL;
+
+    if (pm)
+        *pm = pr->moved[--pr->nmoved];
+}
+
+size_t chat_pending_count(const struct chat *c)
+{
+    return c->pending.n;
+}
+
+const char *chat_pending_at(const struct chat *c, size_t i,
+                            uint64_t *last_activity)
+{
+    *last_activity = c->pending.rooms[i].last_activity;
+    return c->pending.rooms[i].room;
+}
+
+void chat_discard(void *state)
+{
+    struct chat *c = state;
+    struct chat_pending *p = &c->pending;
+
+    if (p->n == 0)
+        return;
+    p->n = 0;
+    memset(p->index, 0, p->index_cap * sizeof *p->index);
+}
+
+void chat_pending_free(struct chat *c)
+{
+    struct chat_pending *p = &c->pending;
+
+    for (size_t i = 0; i < p->cap; i++)
+        free(p->rooms[i].moved);
+    free(p->rooms);
+    free(p->index);
+    memset(p, 0, sizeof *p);
+}
