@@ -25,7 +25,15 @@ struct fx {
     atomic_int fail_before_commit;
     _Atomic uint64_t hook_first, hook_last;
     atomic_int hook_calls;
+    atomic_int batch_begins;
 };
+
+static void before_batch(void *ctx)
+{
+    struct fx *f = ctx;
+
+    atomic_fetch_add(&f->batch_begins, 1);
+}
 
 static int before_commit(void *ctx, struct evlog_txn *txn)
 {
@@ -50,7 +58,8 @@ static int open_commit(struct fx *f, unsigned max_queue, unsigned max_batch)
 {
     struct commit_options opt = {.max_queue = max_queue,
                                  .max_batch = max_batch};
-    struct commit_hooks hooks = {.before_commit = before_commit,
+    struct commit_hooks hooks = {.before_batch = before_batch,
+                                 .before_commit = before_commit,
                                  .after_commit = after_commit,
                                  .ctx = f};
     return commit_open(&f->c, f->log, &opt, &hooks);
@@ -361,6 +370,7 @@ static void test_failure_after_store_write_redoes_batch(void **state)
                      CHATD_OK);
     commit_stats_get(f->c, &st0);
     gate_close_and_wait(&g, f->c);
+    int begins = atomic_load(&f->batch_begins);
     job_init(&a, f, "room:a", CHATD_OK);
     job_init(&b, f, "room:b", CHATD_EREJECTED); /* writes, then refuses */
     job_init(&c, f, "room:c", CHATD_OK);
@@ -376,6 +386,8 @@ static void test_failure_after_store_write_redoes_batch(void **state)
     assert_int_equal(atomic_load(&a.runs), 2); /* before b, then the redo */
     assert_int_equal(atomic_load(&b.runs), 1); /* dropped from the redo */
     assert_int_equal(atomic_load(&c.runs), 1); /* only in the redo */
+    /* each attempt began afresh: what the first deferred is dropped */
+    assert_int_equal(atomic_load(&f->batch_begins) - begins, 2);
     assert_int_equal(a.seq, 1);
     assert_int_equal(c.seq, 2);
     assert_int_equal(atomic_load(&a.bad) + atomic_load(&c.bad), 0);
