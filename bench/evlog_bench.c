@@ -325,6 +325,9 @@ static int project(void *ctx, struct evlog_txn *txn,
     struct evlog_store *st = ctx;
     unsigned char buf[8] = {0};
     struct chatd_val v;
+
+    if (ev == NULL)
+        return CHATD_OK; /* a chunk's end: nothing deferred */
     size_t len = strlen(ev->stream);
 
     if (evlog_get_kv(txn, st, ev->stream, len, &v) == CHATD_OK && v.len == 8)
