@@ -33,6 +33,9 @@ bool core_utf8_valid(const void *s, size_t len);
 /* Number of code points in valid UTF-8. */
 size_t core_utf8_length(const void *s, size_t len);
 
+/* FNV-1a (64-bit) of p[0..len): for in-memory hash tables, not on disk. */
+uint64_t core_hash(const void *p, size_t len);
+
 /* Parses a whole decimal string into [min, max]; false if it is not one. */
 bool core_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 

@@ -98,3 +98,13 @@ bool core_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
     *out = v;
     return true;
 }
+
+uint64_t core_hash(const void *p, size_t len)
+{
+    const unsigned char *b = p;
+    uint64_t h = 0xcbf29ce484222325ull; /* offset basis */
+
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull; /* prime */
+    return h;
+}

@@ -138,6 +138,23 @@ static int check_format(struct evlog *log, MDB_txn *txn)
     return evlog_status(mdb_put(txn, log->meta_dbi, &k, &v, 0));
 }
 
+/* An LMDB result carrying a be64 number in `val` into *out: 0 when it is
+ * MDB_NOTFOUND and `absent_is_zero`, CHATD_EIO when it is not 8 bytes. */
+static int u64_result(int rc, const MDB_val *val, bool absent_is_zero,
+                      uint64_t *out)
+{
+    if (rc == MDB_NOTFOUND && absent_is_zero) {
+        *out = 0;
+        return CHATD_OK;
+    }
+    if (rc != MDB_SUCCESS)
+        return evlog_status(rc);
+    if (val->mv_size != 8)
+        return CHATD_EIO;
+    *out = evlog_be64_get(val->mv_data);
+    return CHATD_OK;
+}
+
 int evlog_last_key(MDB_txn *txn, MDB_dbi log_dbi, uint64_t *out)
 {
     MDB_cursor *mc;
@@ -148,16 +165,7 @@ int evlog_last_key(MDB_txn *txn, MDB_dbi log_dbi, uint64_t *out)
         return evlog_status(rc);
     rc = mdb_cursor_get(mc, &k, &v, MDB_LAST);
     mdb_cursor_close(mc);
-    if (rc == MDB_NOTFOUND) {
-        *out = 0;
-        return CHATD_OK;
-    }
-    if (rc != MDB_SUCCESS)
-        return evlog_status(rc);
-    if (k.mv_size != 8)
-        return CHATD_EIO;
-    *out = evlog_be64_get(k.mv_data);
-    return CHATD_OK;
+    return u64_result(rc, &k, true, out);
 }
 
 static int load_last_seq(struct evlog *log, MDB_txn *txn)
@@ -382,18 +390,8 @@ int evlog_mdb_get_u64(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
                       bool absent_is_zero, uint64_t *out)
 {
     MDB_val k = {klen, (void *)key}, v;
-    int rc = mdb_get(txn, dbi, &k, &v);
 
-    if (rc == MDB_NOTFOUND && absent_is_zero) {
-        *out = 0;
-        return CHATD_OK;
-    }
-    if (rc != MDB_SUCCESS)
-        return evlog_status(rc);
-    if (v.mv_size != 8)
-        return CHATD_EIO;
-    *out = evlog_be64_get(v.mv_data);
-    return CHATD_OK;
+    return u64_result(mdb_get(txn, dbi, &k, &v), &v, absent_is_zero, out);
 }
 
 /* The newest pending write of `key` in txn or its parents, if any. */

@@ -408,10 +408,8 @@ static int commit_log(struct evlog_txn *txn)
  * two, never full); adds it if not. */
 static bool seen_before(const char **seen, size_t cap, const char *stream)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (const char *p = stream; *p; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
-    for (size_t i = h & (cap - 1);; i = (i + 1) & (cap - 1)) {
+    for (size_t i = core_hash(stream, strlen(stream)) & (cap - 1);;
+         i = (i + 1) & (cap - 1)) {
         if (!seen[i]) {
             seen[i] = stream;
             return false;

@@ -22,6 +22,7 @@
 
 struct modhost;
 struct evlog;
+struct evlog_txn;
 struct commit;
 struct http_server;
 struct metrics;
@@ -101,7 +102,6 @@ void modhost_after_commit(struct modhost *mh, uint64_t first, uint64_t last);
  * drop what an abandoned transaction deferred / flush what this one did
  * (chatd_host.projection_hooks). Writer thread. */
 void modhost_discard_deferred(struct modhost *mh);
-struct evlog_txn;
 int modhost_flush_deferred(struct modhost *mh, struct evlog_txn *top);
 /* Adds the runtime pieces made after prepare (commit writer, ws). */
 void modhost_attach_runtime(struct modhost *mh, struct commit *commit,

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/core.h"
+
 /* Each user's last position as this write transaction left it, so a
  * batch that feeds the same user many times (a 100-member room, or a
  * rebuild) looks it up once. Valid only for the txn whose id it holds:
@@ -103,14 +105,6 @@ void userfeed_close(struct userfeed *uf)
 }
 
 /* --- the last-position cache (struct pos_cache) --- */
-
-static uint32_t user_hash(const char *user, size_t ulen)
-{
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (size_t i = 0; i < ulen; i++)
-        h = (h ^ (unsigned char)user[i]) * 16777619u;
-    return h;
-}
 
 /* Empties the cache for a new txn; a cache that overflowed in the last
  * one doubles first (up to POS_CACHE_MAX users). */
@@ -250,7 +244,7 @@ int userfeed_deliver_pos(struct userfeed *uf, struct evlog_txn *txn,
         return CHATD_EINVAL;
     if (!evlog_txn_writable(txn))
         return CHATD_ESTATE;
-    uint32_t hash = user_hash(user_id, ulen);
+    uint32_t hash = (uint32_t)core_hash(user_id, ulen);
     struct pos_slot *sl = cache_slot(&uf->cache, evlog_txn_id(txn), user_id,
                                      ulen, hash);
     int rc = CHATD_OK;

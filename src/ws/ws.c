@@ -36,10 +36,7 @@ static void set_conn_gauge(struct ws_server *ws)
 
 static size_t hash_id(const char *s)
 {
-    size_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
+    return (size_t)core_hash(s, strlen(s));
 }
 
 /* Caller holds ws->lock, or is the loop thread (which alone mutates). */

@@ -315,6 +315,18 @@ static void wait_done(struct job *j)
         usleep(200);
 }
 
+/* Submits three jobs behind a closed gate, so they form one batch, then
+ * opens it and waits for all three. */
+static void run_three(struct fx *f, struct gate *g, struct job *a,
+                      struct job *b, struct job *c)
+{
+    assert_int_equal(commit_submit(f->c, &a->cj), CHATD_OK);
+    assert_int_equal(commit_submit(f->c, &b->cj), CHATD_OK);
+    assert_int_equal(commit_submit(f->c, &c->cj), CHATD_OK);
+    gate_open(g);
+    wait_done(a), wait_done(b), wait_done(c);
+}
+
 static void test_failing_job_discarded(void **state)
 {
     struct fx *f = *state;
@@ -329,11 +341,7 @@ static void test_failing_job_discarded(void **state)
     job_init(&a, f, "room:1", CHATD_OK);
     job_init(&b, f, "room:1", CHATD_EREJECTED); /* appends, then refuses */
     job_init(&c, f, "room:1", CHATD_OK);
-    assert_int_equal(commit_submit(f->c, &a.cj), CHATD_OK);
-    assert_int_equal(commit_submit(f->c, &b.cj), CHATD_OK);
-    assert_int_equal(commit_submit(f->c, &c.cj), CHATD_OK);
-    gate_open(&g);
-    wait_done(&a), wait_done(&b), wait_done(&c);
+    run_three(f, &g, &a, &b, &c);
     assert_int_equal(atomic_load(&a.status), CHATD_OK);
     assert_int_equal(atomic_load(&b.status), CHATD_EREJECTED);
     assert_int_equal(atomic_load(&c.status), CHATD_OK);
@@ -375,11 +383,7 @@ static void test_failure_after_store_write_redoes_batch(void **state)
     job_init(&b, f, "room:b", CHATD_EREJECTED); /* writes, then refuses */
     job_init(&c, f, "room:c", CHATD_OK);
     a.st = b.st = c.st = st;
-    assert_int_equal(commit_submit(f->c, &a.cj), CHATD_OK);
-    assert_int_equal(commit_submit(f->c, &b.cj), CHATD_OK);
-    assert_int_equal(commit_submit(f->c, &c.cj), CHATD_OK);
-    gate_open(&g);
-    wait_done(&a), wait_done(&b), wait_done(&c);
+    run_three(f, &g, &a, &b, &c);
     assert_int_equal(atomic_load(&a.status), CHATD_OK);
     assert_int_equal(atomic_load(&b.status), CHATD_EREJECTED);
     assert_int_equal(atomic_load(&c.status), CHATD_OK);

@@ -20,6 +20,15 @@ static void test_strerror_names_every_code(void **state)
     assert_string_equal(core_strerror(5), "unknown status");
 }
 
+/* FNV-1a 64's published values. */
+static void test_hash(void **state)
+{
+    (void)state;
+    assert_true(core_hash("", 0) == 0xcbf29ce484222325ull);
+    assert_true(core_hash("a", 1) == 0xaf63dc4c8601ec8cull);
+    assert_true(core_hash("foobar", 6) == 0x85944171f73967e8ull);
+}
+
 static void test_utf8_accepts_valid(void **state)
 {
     const char *ok[] = {"", "hello", "\xed\x95\x9c\xea\xb5\xad\xec\x96\xb4",
@@ -119,6 +128,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_strerror_names_every_code),
+        cmocka_unit_test(test_hash),
         cmocka_unit_test(test_utf8_accepts_valid),
         cmocka_unit_test(test_utf8_rejects_invalid),
         cmocka_unit_test(test_parse_u64_bounds),
