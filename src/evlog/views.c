@@ -25,6 +25,12 @@
 
 #define MARKER "views_boot"
 #define APPLIED "applied"
+#define FORMAT "format"
+/* The layout of the host's own read models ("streams", the real-time
+ * feed's "host/feed" and "host/feedseq"). Read models written with
+ * another are emptied at open and rebuilt from the log. 1 (or no key):
+ * one "host/feedseq" entry per delivery; 2: one record per event. */
+#define VIEWS_FORMAT 2
 #define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
 
 /* This boot's id; if the system does not tell, a random one, so every
@@ -187,6 +193,23 @@ static int init_views(struct evlog *log, bool wipe)
         mdb_txn_abort(txn);
         return init_views(log, true);
     }
+    uint64_t format = 0;
+    if (rc == CHATD_OK)
+        rc = get_u64(txn, log->vmeta_dbi, FORMAT, &format);
+    if (rc == CHATD_OK && format != VIEWS_FORMAT && !log->read_only) {
+        if (applied > 0 && !wipe) {
+            core_log(CORE_LOG_WARN, "evlog", "%s: read models written by an "
+                     "earlier build (layout %llu, now %d); emptying them for "
+                     "a rebuild from the log", log->vpath,
+                     (unsigned long long)format, VIEWS_FORMAT);
+            mdb_txn_abort(txn);
+            return init_views(log, true);
+        }
+        unsigned char buf[8];
+        MDB_val k = {strlen(FORMAT), FORMAT}, v = {8, buf};
+        evlog_be64_put(buf, VIEWS_FORMAT);
+        rc = evlog_status(mdb_put(txn, log->vmeta_dbi, &k, &v, 0));
+    }
     if (rc != CHATD_OK) {
         mdb_txn_abort(txn);
         return rc;
@@ -298,7 +321,7 @@ static int views_meta_check(struct evlog_txn *txn, const char *key,
     if (rc != CHATD_OK)
         return rc;
     if (!key || !key[0] || strlen(key) > EVLOG_KEY_MAX ||
-        strcmp(key, APPLIED) == 0)
+        strcmp(key, APPLIED) == 0 || strcmp(key, FORMAT) == 0)
         return CHATD_EINVAL;
     return CHATD_OK;
 }

@@ -16,6 +16,7 @@
 #include "evlog/evlog.h"
 #include "http/http.h"
 #include "modhost/modhost_int.h"
+#include "ws/userfeed.h"
 
 struct cmd_job {
     struct commit_job job;
@@ -81,7 +82,8 @@ static int apply_one(const struct chatd_txn *ctx, struct modhost_proj *p,
 }
 
 /* The end of a transaction: each projection that applied events since
- * its last flush flushes now (chatd_host.projection_hooks). */
+ * its last flush flushes now (chatd_host.projection_hooks), then the
+ * real-time feed writes its per-event records (userfeed_flush). */
 static int flush_all(struct chatd_txn *ctx)
 {
     int rc = CHATD_OK;
@@ -104,6 +106,12 @@ static int flush_all(struct chatd_txn *ctx)
             core_log(CORE_LOG_ERROR, "modhost", "projection %s failed to "
                      "flush: %s", p->name, core_strerror(rc));
     }
+    if (rc == CHATD_OK && ctx->userfeed != NULL) {
+        rc = userfeed_flush(ctx->userfeed, ctx->t);
+        if (rc != CHATD_OK)
+            core_log(CORE_LOG_ERROR, "modhost", "real-time feed failed to "
+                     "flush: %s", core_strerror(rc));
+    }
     return rc;
 }
 
@@ -119,6 +127,7 @@ int modhost_flush_deferred(struct modhost *mh, struct evlog_txn *top)
 
 void modhost_discard_deferred(struct modhost *mh)
 {
+    userfeed_discard(mh->deps.userfeed);
     for (size_t i = 0; i < mh->projs.len; i++) {
         struct modhost_proj *p = mh->projs.items[i];
 

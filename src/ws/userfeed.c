@@ -1,9 +1,10 @@
 /*
  * userfeed — see userfeed.h. Every write goes through the caller's
- * transaction. The only state kept between calls is the last-position
- * cache below, which belongs to one write transaction and is dropped when
- * another begins (a child's abort poisons its transaction, whose batch is
- * then redone in a new one).
+ * transaction. The only state kept between calls belongs to one write
+ * transaction and is dropped when another begins (a child's abort poisons
+ * its transaction, whose batch is then redone in a new one): the
+ * last-position cache and the journal of the transaction's deliveries,
+ * written to "host/feedseq" by userfeed_flush.
  */
 #include "ws/userfeed.h"
 
@@ -24,6 +25,7 @@
 
 struct pos_slot {
     uint64_t pos;
+    uint64_t seq; /* of the delivery at pos */
     uint32_t gen;
     uint32_t off; /* of the user id in names */
     uint32_t hash;
@@ -40,15 +42,36 @@ struct pos_cache {
     size_t names_len, names_cap;
 };
 
+/* The deliveries of one write transaction, in the order made (so by seq:
+ * an event's deliveries are made while it is projected), until
+ * userfeed_flush writes one "host/feedseq" record per event. */
+struct journal_entry {
+    uint64_t seq, pos;
+    uint32_t off; /* of the user id in names */
+    uint8_t len;
+};
+
+struct journal {
+    uint64_t txn_id;
+    struct journal_entry *v;
+    size_t n, cap;
+    char *names;
+    size_t names_len, names_cap;
+};
+
+/* A journal bigger than this is freed, not kept, when a txn starts. */
+#define JOURNAL_KEEP_MAX 65536
+
 struct userfeed {
     struct evlog *log;
     struct evlog_store *feed;    /* user '\0' pos -> seq */
-    struct evlog_store *feedseq; /* seq user -> pos */
+    struct evlog_store *feedseq; /* seq -> the event's recipients */
     struct pos_cache cache;      /* writer thread */
+    struct journal journal;      /* writer thread */
 };
 
 #define FEED_KEY_MAX (USERFEED_USER_MAX + 1 + 8)
-#define SEQ_KEY_MAX (8 + USERFEED_USER_MAX)
+#define RECIPIENT_MAX (1 + USERFEED_USER_MAX + 8) /* len, id, pos */
 
 static int user_len(const char *user_id, size_t *len)
 {
@@ -68,14 +91,6 @@ static size_t feed_key(unsigned char *k, const char *user, size_t ulen,
     k[ulen] = 0;
     evlog_be64_put(k + ulen + 1, pos);
     return ulen + 1 + 8;
-}
-
-static size_t seq_key(unsigned char *k, uint64_t seq, const char *user,
-                      size_t ulen)
-{
-    evlog_be64_put(k, seq);
-    memcpy(k + 8, user, ulen);
-    return 8 + ulen;
 }
 
 int userfeed_open(struct userfeed **out, struct evlog *log)
@@ -101,6 +116,8 @@ void userfeed_close(struct userfeed *uf)
         return;
     free(uf->cache.slots);
     free(uf->cache.names);
+    free(uf->journal.v);
+    free(uf->journal.names);
     free(uf);
 }
 
@@ -157,28 +174,80 @@ static struct pos_slot *cache_slot(struct pos_cache *pc, uint64_t txn_id,
     }
 }
 
+/* Copies user[0..ulen) to the end of an arena of names; its offset in
+ * *off. False if out of memory. */
+static bool names_add(char **names, size_t *len, size_t *cap,
+                      const char *user, size_t ulen, uint32_t *off)
+{
+    if (*len + ulen > *cap) {
+        size_t ncap = *cap ? *cap * 2 : 4096;
+        while (ncap < *len + ulen)
+            ncap *= 2;
+        char *nn = realloc(*names, ncap);
+        if (!nn)
+            return false;
+        *names = nn;
+        *cap = ncap;
+    }
+    memcpy(*names + *len, user, ulen);
+    *off = (uint32_t)*len;
+    *len += ulen;
+    return true;
+}
+
 static void cache_fill(struct pos_cache *pc, struct pos_slot *sl,
                        const char *user, size_t ulen, uint32_t hash,
-                       uint64_t pos)
+                       uint64_t pos, uint64_t seq)
 {
-    if (pc->names_len + ulen > pc->names_cap) {
-        size_t cap = pc->names_cap ? pc->names_cap * 2 : 4096;
-        while (cap < pc->names_len + ulen)
-            cap *= 2;
-        char *nn = realloc(pc->names, cap);
-        if (!nn)
-            return; /* stays empty: looked up in the store next time */
-        pc->names = nn;
-        pc->names_cap = cap;
-    }
-    memcpy(pc->names + pc->names_len, user, ulen);
-    sl->off = (uint32_t)pc->names_len;
-    pc->names_len += ulen;
+    if (!names_add(&pc->names, &pc->names_len, &pc->names_cap, user, ulen,
+                   &sl->off))
+        return; /* stays empty: looked up in the store next time */
     sl->len = (uint8_t)ulen;
     sl->hash = hash;
     sl->pos = pos;
+    sl->seq = seq;
     sl->gen = pc->gen;
     pc->n++;
+}
+
+/* --- the journal of the txn's deliveries (struct journal) --- */
+
+/* Empties the journal for txn_id if it holds another txn's deliveries. */
+static void journal_restart(struct journal *j, uint64_t txn_id)
+{
+    if (j->txn_id == txn_id)
+        return;
+    j->txn_id = txn_id;
+    j->n = 0;
+    j->names_len = 0;
+    if (j->cap > JOURNAL_KEEP_MAX) { /* a rebuild's or a huge batch's */
+        free(j->v);
+        free(j->names);
+        *j = (struct journal){.txn_id = txn_id};
+    }
+}
+
+static int journal_add(struct journal *j, uint64_t txn_id, const char *user,
+                       size_t ulen, uint64_t seq, uint64_t pos)
+{
+    journal_restart(j, txn_id);
+    if (j->n == j->cap) {
+        size_t cap = j->cap ? j->cap * 2 : 256;
+        struct journal_entry *nv = realloc(j->v, cap * sizeof *nv);
+        if (!nv)
+            return CHATD_ENOMEM;
+        j->v = nv;
+        j->cap = cap;
+    }
+    struct journal_entry *e = &j->v[j->n];
+    if (!names_add(&j->names, &j->names_len, &j->names_cap, user, ulen,
+                   &e->off))
+        return CHATD_ENOMEM;
+    e->seq = seq;
+    e->pos = pos;
+    e->len = (uint8_t)ulen;
+    j->n++;
+    return CHATD_OK;
 }
 
 static int get_u64(struct evlog_txn *txn, const struct evlog_store *st,
@@ -202,9 +271,10 @@ static bool feed_key_is_user(const struct chatd_val *k, const char *user,
            ((const unsigned char *)k->data)[ulen] == 0;
 }
 
-/* The user's last position in the store (0: none). */
+/* The user's last position in the store and its seq (0 and 0: none). */
 static int feed_last(struct userfeed *uf, struct evlog_txn *txn,
-                     const char *user, size_t ulen, uint64_t *out)
+                     const char *user, size_t ulen, uint64_t *pos,
+                     uint64_t *seq)
 {
     unsigned char fk[FEED_KEY_MAX];
     struct evlog_cursor *c;
@@ -214,9 +284,15 @@ static int feed_last(struct userfeed *uf, struct evlog_txn *txn,
         return rc;
     size_t klen = feed_key(fk, user, ulen, UINT64_MAX);
     rc = evlog_cursor_seek(c, CHATD_SEEK_LE, fk, klen, &k, &v);
-    *out = 0;
-    if (rc == CHATD_OK && feed_key_is_user(&k, user, ulen))
-        *out = evlog_be64_get((const unsigned char *)k.data + ulen + 1);
+    *pos = *seq = 0;
+    if (rc == CHATD_OK && feed_key_is_user(&k, user, ulen)) {
+        if (v.len != 8)
+            rc = CHATD_EIO;
+        else {
+            *pos = evlog_be64_get((const unsigned char *)k.data + ulen + 1);
+            *seq = evlog_be64_get(v.data);
+        }
+    }
     evlog_cursor_close(c);
     return rc == CHATD_ENOTFOUND ? CHATD_OK : rc;
 }
@@ -224,60 +300,60 @@ static int feed_last(struct userfeed *uf, struct evlog_txn *txn,
 int userfeed_last_pos(struct userfeed *uf, struct evlog_txn *txn,
                       const char *user_id, uint64_t *out)
 {
+    uint64_t seq;
     size_t ulen;
     int rc = user_len(user_id, &ulen);
     if (rc != CHATD_OK)
         return rc;
-    return feed_last(uf, txn, user_id, ulen, out);
+    return feed_last(uf, txn, user_id, ulen, out, &seq);
 }
 
 int userfeed_deliver_pos(struct userfeed *uf, struct evlog_txn *txn,
                          const char *user_id, uint64_t seq,
                          uint64_t *pos_out)
 {
-    unsigned char sk[SEQ_KEY_MAX], fk[FEED_KEY_MAX], val[8];
-    struct chatd_val had;
+    unsigned char fk[FEED_KEY_MAX], val[8];
     size_t ulen;
-    uint64_t pos;
+    uint64_t pos, last_seq;
 
     if (seq == 0 || user_len(user_id, &ulen) != CHATD_OK)
         return CHATD_EINVAL;
     if (!evlog_txn_writable(txn))
         return CHATD_ESTATE;
+    uint64_t txn_id = evlog_txn_id(txn);
     uint32_t hash = (uint32_t)core_hash(user_id, ulen);
-    struct pos_slot *sl = cache_slot(&uf->cache, evlog_txn_id(txn), user_id,
-                                     ulen, hash);
+    struct pos_slot *sl = cache_slot(&uf->cache, txn_id, user_id, ulen, hash);
+    bool cached = sl && sl->gen == uf->cache.gen;
     int rc = CHATD_OK;
-    if (sl && sl->gen == uf->cache.gen)
+    if (cached) {
         pos = sl->pos;
-    else
-        rc = feed_last(uf, txn, user_id, ulen, &pos);
-    if (rc != CHATD_OK)
-        return rc;
-    pos++;
-    /* The (seq, user) entry first: if it is there, this delivery was made
-     * already (idempotent) and nothing else changes. */
-    evlog_be64_put(val, pos);
-    size_t sklen = seq_key(sk, seq, user_id, ulen);
-    rc = evlog_put_kv_new(txn, uf->feedseq, sk, sklen, val, 8, &had);
-    if (rc == CHATD_EEXIST) {
-        if (had.len != 8)
-            return CHATD_EIO;
-        if (pos_out)
-            *pos_out = evlog_be64_get(had.data);
-        return CHATD_OK;
+        last_seq = sl->seq;
+    } else {
+        rc = feed_last(uf, txn, user_id, ulen, &pos, &last_seq);
     }
     if (rc != CHATD_OK)
         return rc;
+    /* Events are delivered in log order, so a delivery made already can
+     * only be the user's last one. */
+    if (last_seq == seq) {
+        if (pos_out)
+            *pos_out = pos;
+        return CHATD_OK;
+    }
+    pos++;
     evlog_be64_put(val, seq);
     rc = evlog_put_kv(txn, uf->feed, fk, feed_key(fk, user_id, ulen, pos),
                       val, 8);
+    if (rc == CHATD_OK)
+        rc = journal_add(&uf->journal, txn_id, user_id, ulen, seq, pos);
     if (rc != CHATD_OK)
-        return rc;
-    if (sl && sl->gen == uf->cache.gen)
+        return rc; /* the put cannot be taken back: the txn must not commit */
+    if (cached) {
         sl->pos = pos;
-    else if (sl)
-        cache_fill(&uf->cache, sl, user_id, ulen, hash, pos);
+        sl->seq = seq;
+    } else if (sl) {
+        cache_fill(&uf->cache, sl, user_id, ulen, hash, pos, seq);
+    }
     if (pos_out)
         *pos_out = pos;
     return CHATD_OK;
@@ -289,12 +365,72 @@ int userfeed_deliver(struct userfeed *uf, struct evlog_txn *txn,
     return userfeed_deliver_pos(uf, txn, user_id, seq, NULL);
 }
 
+/* One "host/feedseq" record: the recipients of one event, each as
+ * len(1) user_id(len) pos(8 BE). */
+static int put_recipients(struct userfeed *uf, struct evlog_txn *txn,
+                          const struct journal_entry *e, size_t n,
+                          unsigned char **buf, size_t *cap)
+{
+    unsigned char key[8];
+    size_t need = n * RECIPIENT_MAX, len = 0;
+    if (need > *cap) {
+        unsigned char *nb = realloc(*buf, need);
+        if (!nb)
+            return CHATD_ENOMEM;
+        *buf = nb;
+        *cap = need;
+    }
+    for (size_t i = 0; i < n; i++) {
+        (*buf)[len++] = e[i].len;
+        memcpy(*buf + len, uf->journal.names + e[i].off, e[i].len);
+        len += e[i].len;
+        evlog_be64_put(*buf + len, e[i].pos);
+        len += 8;
+    }
+    evlog_be64_put(key, e[0].seq);
+    return evlog_put_kv(txn, uf->feedseq, key, 8, *buf, len);
+}
+
+int userfeed_flush(struct userfeed *uf, struct evlog_txn *txn)
+{
+    struct journal *j = &uf->journal;
+    unsigned char *buf = NULL;
+    size_t cap = 0;
+    int rc = CHATD_OK;
+
+    if (!uf || !evlog_txn_writable(txn))
+        return uf ? CHATD_ESTATE : CHATD_OK;
+    if (j->txn_id != evlog_txn_id(txn))
+        return CHATD_OK; /* nothing delivered in this txn */
+    for (size_t i = 0, end; rc == CHATD_OK && i < j->n; i = end) {
+        for (end = i + 1; end < j->n && j->v[end].seq == j->v[i].seq; end++)
+            ;
+        if (end < j->n && j->v[end].seq < j->v[i].seq)
+            rc = CHATD_ESTATE; /* not in log order: a caller's bug */
+        else
+            rc = put_recipients(uf, txn, &j->v[i], end - i, &buf, &cap);
+    }
+    free(buf);
+    if (rc == CHATD_OK)
+        j->n = j->names_len = 0;
+    return rc;
+}
+
+void userfeed_discard(struct userfeed *uf)
+{
+    if (!uf)
+        return;
+    uf->journal.txn_id = 0;
+    uf->journal.n = uf->journal.names_len = 0;
+}
+
 int userfeed_clear(struct userfeed *uf, struct evlog_txn *txn)
 {
     int rc = evlog_store_clear(txn, uf->feed);
     if (rc == CHATD_OK)
         rc = evlog_store_clear(txn, uf->feedseq);
     uf->cache.txn_id = 0; /* its positions are gone */
+    userfeed_discard(uf);
     return rc;
 }
 
@@ -368,16 +504,26 @@ int userfeed_by_seq(struct userfeed *uf, struct evlog_txn *txn,
     evlog_be64_put(sk, first_seq);
     rc = evlog_cursor_seek(c, CHATD_SEEK_GE, sk, 8, &k, &v);
     while (rc == CHATD_OK) {
-        if (k.len <= 8 || k.len > SEQ_KEY_MAX || v.len != 8) {
+        if (k.len != 8) {
             rc = CHATD_EIO;
             break;
         }
         uint64_t seq = evlog_be64_get(k.data);
         if (seq > last_seq)
             break;
-        memcpy(user, (const char *)k.data + 8, k.len - 8);
-        user[k.len - 8] = 0;
-        rc = fn(arg, seq, user, evlog_be64_get(v.data));
+        const unsigned char *p = v.data, *end = p + v.len;
+        while (rc == CHATD_OK && p < end) {
+            size_t ulen = *p++;
+            if (ulen == 0 || ulen > USERFEED_USER_MAX ||
+                (size_t)(end - p) < ulen + 8) {
+                rc = CHATD_EIO;
+                break;
+            }
+            memcpy(user, p, ulen);
+            user[ulen] = 0;
+            rc = fn(arg, seq, user, evlog_be64_get(p + ulen));
+            p += ulen + 8;
+        }
         if (rc != CHATD_OK)
             break;
         rc = evlog_cursor_step(c, 1, &k, &v);

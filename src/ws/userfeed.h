@@ -8,20 +8,23 @@
  *
  * Two host stores in the read models' environment:
  *   "host/feed"     user_id '\0' pos(8 BE)  -> seq(8 BE)
- *   "host/feedseq"  seq(8 BE) user_id       -> pos(8 BE)
- * A user's last position is the last key of its range in "host/feed"
- * (data directories written by earlier builds also hold a
- * "host/feedpos" store with it, no longer read or written).
+ *   "host/feedseq"  seq(8 BE) -> the event's recipients, each as
+ *                   len(1) user_id(len) pos(8 BE), in delivery order
+ * A user's last position is the last key of its range in "host/feed".
+ * "host/feedseq" gets one record per event, written by userfeed_flush at
+ * the end of the transaction from the deliveries it journaled, so a
+ * message to a 100-member room costs 100 B-tree writes, not 200.
  *
  * A user id is 1..USERFEED_USER_MAX bytes without NUL (CHATD_EINVAL
  * otherwise).
  *
  * Threads: userfeed_open/close on the main thread before serving / after
- * everything stopped. deliver/clear only through a write txn (the writer
- * thread, or an offline rebuild), one write txn at a time: they cache
- * each user's last position for the txn (see evlog_txn_id), so a user fed
- * many times in one batch is looked up once. The read helpers work in any
- * txn on the thread that owns it.
+ * everything stopped. deliver/flush/clear only through a write txn (the
+ * writer thread, or an offline rebuild), one write txn at a time: they
+ * cache each user's last position for the txn (see evlog_txn_id), so a
+ * user fed many times in one batch is looked up once, and journal the
+ * txn's deliveries for userfeed_flush. The read helpers work in any txn
+ * on the thread that owns it.
  */
 #ifndef WS_USERFEED_H
 #define WS_USERFEED_H
@@ -45,9 +48,12 @@ void userfeed_close(struct userfeed *uf);
 
 /*
  * Adds event `seq` to the feed of `user_id` (borrowed) at pos = last + 1.
- * Idempotent: if (seq, user) is already there it returns CHATD_OK and
- * assigns nothing. Write txn only (CHATD_ESTATE otherwise); may be a child
- * txn that is later aborted. CHATD_EINVAL for a bad user id or seq 0.
+ * Events must be delivered in log order (each while it is projected).
+ * Idempotent: if the user's last entry is `seq` already, it returns
+ * CHATD_OK and assigns nothing. Write txn only (CHATD_ESTATE otherwise);
+ * may be a child txn that is later aborted (which poisons the top txn).
+ * CHATD_EINVAL for a bad user id or seq 0. The (seq -> recipients) record
+ * is written by userfeed_flush, which must run before the txn commits.
  */
 int userfeed_deliver(struct userfeed *uf, struct evlog_txn *txn,
                      const char *user_id, uint64_t seq);
@@ -56,6 +62,17 @@ int userfeed_deliver(struct userfeed *uf, struct evlog_txn *txn,
 int userfeed_deliver_pos(struct userfeed *uf, struct evlog_txn *txn,
                          const char *user_id, uint64_t seq,
                          uint64_t *pos_out);
+
+/* Writes the "host/feedseq" records of the deliveries made in `txn` (the
+ * top-level write txn, after its last delivery, before its commit; a
+ * no-op if it made none). Called by modhost at the end of every write
+ * transaction, with the projections' own flushes. CHATD_ESTATE for a
+ * read txn or deliveries out of log order, else evlog's errors (the txn
+ * must then not commit). */
+int userfeed_flush(struct userfeed *uf, struct evlog_txn *txn);
+/* Forgets the journaled deliveries (a transaction about to be redone);
+ * NULL is a no-op. */
+void userfeed_discard(struct userfeed *uf);
 
 /* Empties the stores (full rebuild). Write txn only. */
 int userfeed_clear(struct userfeed *uf, struct evlog_txn *txn);
@@ -81,9 +98,10 @@ int userfeed_range(struct userfeed *uf, struct evlog_txn *txn,
 
 /*
  * Calls fn(arg, seq, user_id, pos) for every delivery of an event with
- * first_seq <= seq <= last_seq, in (seq, user_id) order, until fn returns
- * non-zero (returned as is). `user_id` is a NUL-terminated copy valid for
- * the call. CHATD_OK at the end.
+ * first_seq <= seq <= last_seq, by seq and then in the order they were
+ * made, until fn returns non-zero (returned as is). `user_id` is a
+ * NUL-terminated copy valid for the call. CHATD_OK at the end; CHATD_EIO
+ * for a record that does not decode.
  */
 typedef int (*userfeed_seq_fn)(void *arg, uint64_t seq, const char *user_id,
                                uint64_t pos);

@@ -1,7 +1,8 @@
 /*
  * The read models' environment: what a clean stop, a process crash and a
  * machine crash (another boot id) leave; the log ahead of the read models
- * and the read models ahead of the log; the format 1 upgrade; pending
+ * and the read models ahead of the log; the format 1 upgrade; an older
+ * layout of the host's read models; pending
  * appends and meta writes; the map checked at append time. Crashes are
  * real: a forked child writes and _exits without closing anything.
  */
@@ -351,6 +352,60 @@ static void test_format1_upgrade(void **state)
     free(db);
 }
 
+/* Read models written by a build with another layout of the host's own
+ * stores (no "format" key: before the real-time feed kept one record per
+ * event) are emptied at open, to be rebuilt from the log; an empty
+ * environment just gets the key; the current layout is kept. */
+static void test_older_views_layout_is_rebuilt(void **state)
+{
+    struct fx *f = *state;
+    struct evlog *log;
+    struct evlog_store *st;
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi vmeta;
+    MDB_val k = {6, "format"};
+    char *views = NULL;
+
+    assert_int_equal(open_as(f->dir, "boot-a", &log), CHATD_OK);
+    assert_false(evlog_views_were_reset(log)); /* empty: nothing to redo */
+    assert_int_equal(evlog_store_open(log, "test", "counts", &st), CHATD_OK);
+    assert_int_equal(post(log, st), CHATD_OK);
+    assert_int_equal(post(log, st), CHATD_OK);
+    evlog_close(log);
+
+    /* the current layout: kept */
+    assert_int_equal(open_as(f->dir, "boot-a", &log), CHATD_OK);
+    assert_false(evlog_views_were_reset(log));
+    assert_int_equal(look(log).count, 2);
+    evlog_close(log);
+
+    /* as an earlier build left them */
+    assert_true(asprintf(&views, "%s/views", f->dir) > 0);
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+    assert_int_equal(mdb_env_open(env, views, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "vmeta", 0, &vmeta), 0);
+    assert_int_equal(mdb_del(txn, vmeta, &k, NULL), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    free(views);
+
+    assert_int_equal(open_as(f->dir, "boot-a", &log), CHATD_OK);
+    assert_true(evlog_views_were_reset(log));
+    struct seen s = look(log);
+    assert_int_equal(s.applied, 0);
+    assert_int_equal(s.count_rc, CHATD_ENOTFOUND);
+    assert_int_equal(evlog_last_seq(log), 2); /* the log is the truth */
+    evlog_close(log);
+
+    /* emptied once, then trusted */
+    assert_int_equal(open_as(f->dir, "boot-a", &log), CHATD_OK);
+    assert_false(evlog_views_were_reset(log));
+    evlog_close(log);
+}
+
 /* Appends and meta writes wait in the txn: a child's vanish with it, a
  * committed child's reach the parent, and readers see them only after the
  * top-level commit. */
@@ -457,6 +512,8 @@ int main(void)
             test_read_models_ahead_of_log_are_emptied, setup, teardown),
         cmocka_unit_test_setup_teardown(test_format1_upgrade, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_older_views_layout_is_rebuilt,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_pending_writes, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_map_checked_at_append, setup,

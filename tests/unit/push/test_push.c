@@ -127,6 +127,20 @@ static void after_commit(void *ctx, uint64_t first, uint64_t last)
     push_notify(f->push, last);
 }
 
+/* As the server does (through modhost): the feed's per-event records
+ * are written at the end of each batch. */
+static int before_commit(void *ctx, struct evlog_txn *top)
+{
+    struct fx *f = ctx;
+    return userfeed_flush(f->uf, top);
+}
+
+static void before_batch(void *ctx)
+{
+    struct fx *f = ctx;
+    userfeed_discard(f->uf);
+}
+
 static void loop_started(evutil_socket_t fd, short what, void *arg)
 {
     *(volatile bool *)arg = true;
@@ -171,7 +185,10 @@ static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
     struct evlog_options o = {.map_size = 64u << 20, .nosync = true};
-    struct commit_hooks hooks = {.after_commit = after_commit, .ctx = f};
+    struct commit_hooks hooks = {.before_batch = before_batch,
+                                 .before_commit = before_commit,
+                                 .after_commit = after_commit,
+                                 .ctx = f};
     snprintf(f->dir, sizeof f->dir, "/tmp/chatd-push-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     o.dir = f->dir;

@@ -59,6 +59,7 @@ static uint64_t post(struct fx *f, const char *const *users)
     for (; *users; users++)
         assert_int_equal(userfeed_deliver(f->uf, txn, *users, out.seq),
                          CHATD_OK);
+    assert_int_equal(userfeed_flush(f->uf, txn), CHATD_OK);
     assert_int_equal(evlog_txn_commit(txn), CHATD_OK);
     return out.seq;
 }
@@ -87,6 +88,13 @@ static int collect_entry(void *arg, uint64_t pos, uint64_t seq)
     return 0;
 }
 
+static int count_seq(void *arg, uint64_t seq, const char *user,
+                     uint64_t pos)
+{
+    ((struct collect *)arg)->n++;
+    return 0;
+}
+
 static int collect_seq(void *arg, uint64_t seq, const char *user,
                        uint64_t pos)
 {
@@ -95,6 +103,18 @@ static int collect_seq(void *arg, uint64_t seq, const char *user,
     c->pos[c->n] = pos;
     snprintf(c->user[c->n++], 16, "%s", user);
     return 0;
+}
+
+/* How many deliveries "host/feedseq" holds for event seq. */
+static size_t recipients(struct fx *f, uint64_t seq)
+{
+    struct evlog_txn *txn;
+    struct collect c = {0};
+    assert_int_equal(evlog_txn_begin(f->log, false, &txn), CHATD_OK);
+    assert_int_equal(userfeed_by_seq(f->uf, txn, seq, seq, count_seq, &c),
+                     CHATD_OK);
+    evlog_txn_abort(txn);
+    return c.n;
 }
 
 static void test_positions_are_gapless_per_user(void **state)
@@ -156,8 +176,10 @@ static void test_redeliver_is_idempotent(void **state)
     assert_int_equal(userfeed_deliver_pos(f->uf, txn, "alice", s1, &pos),
                      CHATD_OK);
     assert_int_equal(pos, 1);
+    assert_int_equal(userfeed_flush(f->uf, txn), CHATD_OK);
     assert_int_equal(evlog_txn_commit(txn), CHATD_OK);
     assert_int_equal(last_pos(f, "alice"), 1);
+    assert_int_equal(recipients(f, s1), 1); /* no second record entry */
 }
 
 static void test_aborted_child_leaves_nothing(void **state)
@@ -196,10 +218,13 @@ static void test_aborted_child_leaves_nothing(void **state)
     assert_int_equal(pos, 2);
     assert_int_equal(evlog_txn_commit(child), CHATD_OK);
     assert_false(evlog_txn_poisoned(txn));
+    assert_int_equal(userfeed_flush(f->uf, txn), CHATD_OK);
     assert_int_equal(evlog_txn_commit(txn), CHATD_OK);
     assert_int_equal(last_pos(f, "alice"), 2);
     assert_int_equal(last_pos(f, "zed"), 0);
     assert_int_equal(out.seq, s1 + 1);
+    /* the journal of the poisoned txn is gone: "zed" is no recipient */
+    assert_int_equal(recipients(f, out.seq), 1);
 }
 
 /* Appends one event in txn; its seq. */
@@ -240,11 +265,14 @@ static void test_many_users_in_one_txn(void **state)
         }
         /* the same delivery again: the position it got, nothing new */
         assert_int_equal(userfeed_deliver_pos(f->uf, txn, users[7],
-                                              seq[round ? 2 : 0], &pos),
+                                              seq[round ? 2 : 1], &pos),
                          CHATD_OK);
-        assert_int_equal(pos, (uint64_t)(round ? 3 : 1));
+        assert_int_equal(pos, (uint64_t)(round ? 3 : 2));
+        assert_int_equal(userfeed_flush(f->uf, txn), CHATD_OK);
         assert_int_equal(evlog_txn_commit(txn), CHATD_OK);
     }
+    for (int k = 0; k < 3; k++)
+        assert_int_equal(recipients(f, seq[k]), N);
     for (int i = 0; i < N; i++) {
         assert_int_equal(last_pos(f, users[i]), 3);
         assert_int_equal(evlog_txn_begin(f->log, false, &txn), CHATD_OK);
@@ -263,9 +291,11 @@ static void test_many_users_in_one_txn(void **state)
     assert_int_equal(userfeed_clear(f->uf, txn), CHATD_OK);
     assert_int_equal(userfeed_deliver_pos(f->uf, txn, "u1", s, &pos), CHATD_OK);
     assert_int_equal(pos, 1);
+    assert_int_equal(userfeed_flush(f->uf, txn), CHATD_OK);
     assert_int_equal(evlog_txn_commit(txn), CHATD_OK);
     assert_int_equal(last_pos(f, "u1"), 1);
     assert_int_equal(last_pos(f, "u10"), 0);
+    assert_int_equal(recipients(f, s), 1);
 }
 
 static void test_seq_index(void **state)
@@ -280,21 +310,94 @@ static void test_seq_index(void **state)
     assert_int_equal(userfeed_by_seq(f->uf, txn, s1, s3, collect_seq, &c),
                      CHATD_OK);
     assert_int_equal(c.n, 5);
-    /* (seq, user) order */
+    /* by seq, then in the order delivered */
     assert_int_equal(c.seq[0], s1);
-    assert_string_equal(c.user[0], "alice");
+    assert_string_equal(c.user[0], "bob");
     assert_int_equal(c.pos[0], 1);
-    assert_string_equal(c.user[1], "bob");
+    assert_string_equal(c.user[1], "alice");
+    assert_int_equal(c.pos[1], 1);
     assert_int_equal(c.seq[2], s2);
     assert_int_equal(c.pos[2], 2);
-    assert_int_equal(c.seq[4], s3);
-    assert_string_equal(c.user[4], "bob");
-    assert_int_equal(c.pos[4], 3);
+    assert_int_equal(c.seq[3], s3);
+    assert_string_equal(c.user[3], "bob");
+    assert_int_equal(c.pos[3], 3);
+    assert_string_equal(c.user[4], "alice");
+    assert_int_equal(c.pos[4], 2);
     memset(&c, 0, sizeof c);
     assert_int_equal(userfeed_by_seq(f->uf, txn, s2, s2, collect_seq, &c),
                      CHATD_OK);
     assert_int_equal(c.n, 1);
     evlog_txn_abort(txn);
+}
+
+/* What userfeed_flush writes: only the deliveries of the txn it is given,
+ * nothing from an aborted or discarded one, and not deliveries out of log
+ * order; a record that does not decode is an error, not a short list. */
+static void test_flush_writes_this_txns_deliveries(void **state)
+{
+    struct fx *f = *state;
+    const char *a[] = {"alice", NULL};
+    uint64_t s1 = post(f, a);
+    struct evlog_txn *txn;
+
+    /* a txn without deliveries: nothing, not the last txn's again */
+    assert_int_equal(evlog_txn_begin(f->log, true, &txn), CHATD_OK);
+    uint64_t s2 = append_in(txn);
+    assert_int_equal(userfeed_flush(f->uf, txn), CHATD_OK);
+    assert_int_equal(evlog_txn_commit(txn), CHATD_OK);
+    assert_int_equal(recipients(f, s1), 1);
+    assert_int_equal(recipients(f, s2), 0);
+
+    /* aborted, then redone with other deliveries */
+    assert_int_equal(evlog_txn_begin(f->log, true, &txn), CHATD_OK);
+    uint64_t s3 = append_in(txn);
+    assert_int_equal(userfeed_deliver(f->uf, txn, "bob", s3), CHATD_OK);
+    evlog_txn_abort(txn);
+    assert_int_equal(evlog_txn_begin(f->log, true, &txn), CHATD_OK);
+    assert_int_equal(append_in(txn), s3);
+    assert_int_equal(userfeed_deliver(f->uf, txn, "carol", s3), CHATD_OK);
+    assert_int_equal(userfeed_flush(f->uf, txn), CHATD_OK);
+    assert_int_equal(evlog_txn_commit(txn), CHATD_OK);
+    struct collect c = {0};
+    assert_int_equal(evlog_txn_begin(f->log, false, &txn), CHATD_OK);
+    assert_int_equal(userfeed_by_seq(f->uf, txn, s3, s3, collect_seq, &c),
+                     CHATD_OK);
+    evlog_txn_abort(txn);
+    assert_int_equal(c.n, 1);
+    assert_string_equal(c.user[0], "carol");
+    assert_int_equal(c.pos[0], 1);
+
+    /* discarded: flush writes nothing */
+    assert_int_equal(evlog_txn_begin(f->log, true, &txn), CHATD_OK);
+    uint64_t s4 = append_in(txn);
+    assert_int_equal(userfeed_deliver(f->uf, txn, "dave", s4), CHATD_OK);
+    userfeed_discard(f->uf);
+    assert_int_equal(userfeed_flush(f->uf, txn), CHATD_OK);
+    evlog_txn_abort(txn);
+
+    /* out of log order */
+    assert_int_equal(evlog_txn_begin(f->log, true, &txn), CHATD_OK);
+    uint64_t s5 = append_in(txn), s6 = append_in(txn);
+    assert_int_equal(userfeed_deliver(f->uf, txn, "alice", s6), CHATD_OK);
+    assert_int_equal(userfeed_deliver(f->uf, txn, "bob", s5), CHATD_OK);
+    assert_int_equal(userfeed_flush(f->uf, txn), CHATD_ESTATE);
+    evlog_txn_abort(txn);
+
+    /* a record that does not decode */
+    struct evlog_store *st;
+    unsigned char key[8], bad[] = {5, 'a', 'b'};
+    assert_int_equal(evlog_store_open(f->log, "host", "feedseq", &st),
+                     CHATD_OK);
+    assert_int_equal(evlog_txn_begin(f->log, true, &txn), CHATD_OK);
+    evlog_be64_put(key, 999);
+    assert_int_equal(evlog_put_kv(txn, st, key, 8, bad, sizeof bad), CHATD_OK);
+    assert_int_equal(evlog_txn_commit(txn), CHATD_OK);
+    memset(&c, 0, sizeof c);
+    assert_int_equal(evlog_txn_begin(f->log, false, &txn), CHATD_OK);
+    assert_int_equal(userfeed_by_seq(f->uf, txn, 999, 999, collect_seq, &c),
+                     CHATD_EIO);
+    evlog_txn_abort(txn);
+    assert_int_equal(c.n, 0);
 }
 
 static void test_clear_and_bad_arguments(void **state)
@@ -340,6 +443,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_seq_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_users_in_one_txn, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_flush_writes_this_txns_deliveries,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_clear_and_bad_arguments, setup,
                                         teardown),
         cmocka_unit_test(test_be64),
