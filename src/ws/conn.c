@@ -152,7 +152,44 @@ static ssize_t send_some(struct conn *c, const uint8_t *p, size_t n)
     return -1;
 }
 
-/* Whether c->pend is gone (sent now or empty already). */
+/* Room for n more bytes at the end of c->pend (moving what is left of it
+ * to the front first). False if out of memory. */
+static bool pend_reserve(struct conn *c, size_t n)
+{
+    size_t used = c->pend_len - c->pend_off;
+    if (c->pend_off > 0 && c->pend_len + n > c->pend_cap) {
+        memmove(c->pend, c->pend + c->pend_off, used);
+        c->pend_len = (uint32_t)used;
+        c->pend_off = 0;
+    }
+    if (used + n <= c->pend_cap)
+        return true;
+    if (used + n > UINT32_MAX)
+        return false;
+    /* small at first: most connections only ever hold a frame or two */
+    size_t cap = c->pend_cap ? (size_t)c->pend_cap * 2 : 512;
+    while (cap < used + n)
+        cap *= 2;
+    if (cap > UINT32_MAX)
+        cap = UINT32_MAX;
+    char *np = realloc(c->pend, cap);
+    if (!np)
+        return false;
+    c->pend = np;
+    c->pend_cap = (uint32_t)cap;
+    return true;
+}
+
+static void pend_free(struct conn *c)
+{
+    free(c->pend);
+    c->pend = NULL;
+    c->pend_len = c->pend_off = c->pend_cap = 0;
+}
+
+/* Whether c->pend is empty (sent now or already). Its buffer stays for
+ * the next round (freeing and growing it again each time costs more
+ * than the sending); conn_sweep frees it once the connection is quiet. */
 static bool write_pend(struct conn *c)
 {
     if (c->pend_len == 0)
@@ -164,25 +201,76 @@ static bool write_pend(struct conn *c)
     c->pend_off += (uint32_t)r;
     if (c->pend_off < c->pend_len)
         return false;
-    free(c->pend);
-    c->pend = NULL;
     c->pend_len = c->pend_off = 0;
     return true;
 }
 
-/* Keeps the stage's unsent tail [off, stage_len) in c->pend. */
+/* Keeps the stage's unsent tail [off, stage_len) in c->pend (empty). */
 static void keep_rest(struct conn *c, size_t off)
 {
     struct ws_server *ws = c->ws;
     size_t n = ws->stage_len - off;
-    c->pend = malloc(n);
-    if (!c->pend) {
+    if (!pend_reserve(c, n)) {
         c->eof = true;
         return;
     }
-    memcpy(c->pend, ws->stage + off, n);
-    c->pend_len = (uint32_t)n;
-    c->pend_off = 0;
+    memcpy(c->pend + c->pend_len, ws->stage + off, n);
+    c->pend_len += (uint32_t)n;
+}
+
+/*
+ * Our own text messages (feed entries, answers, presence) do not go
+ * through wslay's queue, which allocates and copies every message twice
+ * and frees it again once sent: one shared wslay frame encoder writes each
+ * frame straight to the end of the connection's c->pend, which goes out
+ * before anything more of wslay's. wslay's queue keeps what wslay sends by
+ * itself (pong, close) and our ping, and our text too while it holds
+ * anything (so nothing overtakes a message it has begun).
+ */
+static ssize_t framer_send(const uint8_t *data, size_t len, int flags,
+                           void *user)
+{
+    struct conn *c = ((struct ws_server *)user)->framer_conn;
+    (void)flags;
+    /* conn_queue_text reserved the whole frame: this always fits */
+    memcpy(c->pend + c->pend_len, data, len);
+    c->pend_len += (uint32_t)len;
+    return (ssize_t)len;
+}
+
+static const struct wslay_frame_callbacks framer_callbacks = {
+    .send_callback = framer_send,
+};
+
+int conn_framer_init(struct ws_server *ws)
+{
+    return wslay_frame_context_init(&ws->framer, &framer_callbacks, ws) == 0
+               ? CHATD_OK
+               : CHATD_ENOMEM;
+}
+
+void conn_framer_free(struct ws_server *ws)
+{
+    if (ws->framer)
+        wslay_frame_context_free(ws->framer);
+    ws->framer = NULL;
+}
+
+/* Frames text s[0..n) into c->pend; false if out of memory. */
+static bool frame_into_pend(struct conn *c, const char *s, size_t n)
+{
+    struct ws_server *ws = c->ws;
+    if (!pend_reserve(c, n + 14)) /* the longest server frame header */
+        return false;
+    struct wslay_frame_iocb io = {.fin = 1,
+                                  .opcode = WSLAY_TEXT_FRAME,
+                                  .payload_length = n,
+                                  .data = (const uint8_t *)s,
+                                  .data_length = n};
+    ws->framer_conn = c;
+    ssize_t r = wslay_frame_send(ws->framer, &io);
+    ws->framer_conn = NULL;
+    return r == (ssize_t)n;
 }
 
 /* Moves what is queued to the socket until it is empty or full. */
@@ -291,7 +379,7 @@ void conn_unref(struct conn *c)
 {
     if (--c->refs > 0)
         return;
-    free(c->pend);
+    pend_free(c);
     free(c->extra);
     free(c);
 }
@@ -378,9 +466,15 @@ bool conn_queue_text(struct conn *c, const char *s, size_t n, bool droppable)
         conn_close(c, WS_CLOSE_SLOW_CONSUMER, "slow consumer");
         return false;
     }
-    wslay_event_context_ptr ctx = conn_ctx(c);
-    struct wslay_event_msg m = {WSLAY_TEXT_FRAME, (const uint8_t *)s, n};
-    int rc = ctx ? wslay_event_queue_msg(ctx, &m) : WSLAY_ERR_NOMEM;
+    int rc;
+    if (c->wctx && wslay_event_get_close_sent(c->wctx))
+        return false;
+    if (!c->wctx || !wslay_event_want_write(c->wctx)) {
+        rc = frame_into_pend(c, s, n) ? 0 : WSLAY_ERR_NOMEM;
+    } else {
+        struct wslay_event_msg m = {WSLAY_TEXT_FRAME, (const uint8_t *)s, n};
+        rc = wslay_event_queue_msg(c->wctx, &m);
+    }
     if (rc == WSLAY_ERR_NO_MORE_MSG) /* wslay is closing it already */
         return false;
     if (rc != 0) {
@@ -522,5 +616,7 @@ void conn_sweep(struct conn *c, int64_t now)
         return;
     }
     maybe_free_ctx(c);
+    if (!c->io_recent && c->pend_len == 0)
+        pend_free(c); /* quiet: an idle connection keeps no buffer */
     c->io_recent = false;
 }

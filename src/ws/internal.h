@@ -62,8 +62,10 @@ struct conn {
     wslay_event_context_ptr wctx; /* NULL while idle */
     char *extra;                  /* bytes pipelined after the handshake */
     uint32_t extra_len, extra_off;
-    char *pend; /* frames wslay handed over that the socket refused */
-    uint32_t pend_len, pend_off;
+    /* Bytes that go before anything more of wslay's: our own text frames
+     * (see conn_queue_text) and what the socket refused of wslay's. */
+    char *pend;
+    uint32_t pend_len, pend_off, pend_cap;
     int fd;
     uint16_t refs;     /* 1 while alive + 1 per answer pending */
     uint16_t inflight; /* client frames awaiting their answer */
@@ -134,6 +136,9 @@ struct ws_server {
     /* conn.c: frames on their way from wslay to one send(2) */
     uint8_t stage[WS_STAGE];
     size_t stage_len;
+    /* conn.c: frames our text messages into framer_conn->pend */
+    wslay_frame_context_ptr framer;
+    struct conn *framer_conn;
 
     struct metrics_value *m_conns, *m_frames, *m_slow, *m_deliveries;
 };
@@ -154,6 +159,9 @@ int ws_dispatch(struct ws_server *ws, struct conn *c, enum answer_kind k,
                 const char *ref_json);
 
 /* conn.c */
+/* The server's frame encoder for conn_queue_text (ws_open / ws_close). */
+int conn_framer_init(struct ws_server *ws);
+void conn_framer_free(struct ws_server *ws);
 struct conn *conn_new(struct ws_server *ws, int sock, void *urh,
                       const char *extra, size_t extra_len);
 void conn_unref(struct conn *c);

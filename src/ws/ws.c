@@ -462,8 +462,11 @@ int ws_open(struct ws_server **out, const struct ws_options *opt,
     atomic_store(&ws->notified_seq, last);
     int rc = ws->users ? create_events(ws) : CHATD_ENOMEM;
     if (rc == CHATD_OK)
+        rc = conn_framer_init(ws);
+    if (rc == CHATD_OK)
         rc = http_upgrade_add(deps->http, "/v1/ws", on_upgrade, ws);
     if (rc != CHATD_OK) {
+        conn_framer_free(ws);
         free_events(ws);
         free(ws->users);
         pthread_cond_destroy(&ws->cond);
@@ -599,6 +602,7 @@ void ws_close(struct ws_server *ws)
         }
     }
     free(ws->users);
+    conn_framer_free(ws);
     wsbuf_free(&ws->scratch);
     wsbuf_free(&ws->evcache);
     pthread_cond_destroy(&ws->cond);

@@ -496,6 +496,37 @@ class WsTest(WsBase):
         self.assertEqual(self.metric("chatd_ws_slow_consumer_closes_total") or 0, before)
         paused.close()
 
+    def test_paused_reader_gets_pongs_and_frames_in_order(self):
+        # Our text frames wait in the connection's own buffer and wslay's
+        # pongs in wslay's queue; while a pong waits, text joins it there.
+        # Whatever waits where, the stream stays whole frames, in order.
+        a_id, a_tok = self.user("amy")
+        b_id, b_tok = self.user("ben")
+        room = self.room(a_tok, [b_id])
+        paused = RawWS(self.server.port, token=b_tok, rcvbuf=4096)
+        hello = paused.recv_json()
+        paused.send_json({"type": "resume", "after": hello["pos"]})
+        n, text = 90, "q" * 3900
+        for i in range(n):
+            self.post_msg(a_tok, room, "%d:%s" % (i, text))
+            if i % 3 == 0:
+                paused.send_frame(9, b"p%d" % i)
+        got, pos, pongs = [], [], []
+        while len(got) < n or len(pongs) < n // 3:
+            op, data = paused.recv_frame()
+            self.assertNotEqual(op, 8, data)
+            if op == 10:
+                pongs.append(data)
+            elif op == 1:
+                f = json.loads(data)
+                if f["type"] == "event" and f["event"]["type"] == "chat.message_posted":
+                    got.append(f["event"]["data"]["text"])
+                    pos.append(f["pos"])
+        self.assertEqual(pongs, [b"p%d" % i for i in range(0, n, 3)])
+        self.assertEqual(got, ["%d:%s" % (i, text) for i in range(n)])
+        self.assertEqual(pos, list(range(pos[0], pos[0] + n)))
+        paused.close()
+
     def test_metrics_exported(self):
         self.assertIsNotNone(self.metric("chatd_ws_connections"))
         self.assertIsNotNone(self.metric("chatd_ws_frames_sent_total"))
