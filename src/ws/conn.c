@@ -482,7 +482,7 @@ bool conn_queue_text(struct conn *c, const char *s, size_t n, bool droppable)
         conn_flush_later(c);
         return false;
     }
-    ws_metric_add(ws->m_frames, 1);
+    ws->frames_unpub++;
     return true;
 }
 
@@ -530,6 +530,14 @@ void conn_flush_later(struct conn *c)
 
 void conn_flush_pending(struct ws_server *ws)
 {
+    if (ws->frames_unpub) {
+        ws_metric_add(ws->m_frames, (int64_t)ws->frames_unpub);
+        ws->frames_unpub = 0;
+    }
+    if (ws->deliveries_unpub) {
+        ws_metric_add(ws->m_deliveries, (int64_t)ws->deliveries_unpub);
+        ws->deliveries_unpub = 0;
+    }
     while (ws->flush_list) {
         struct conn *c = ws->flush_list;
         ws->flush_list = c->flush_next;

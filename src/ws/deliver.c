@@ -95,7 +95,7 @@ static bool deliver_one(struct conn *c, uint64_t pos)
                                                ws->scratch.len, false))
         return false;
     c->sent_pos = pos;
-    ws_metric_add(ws->m_deliveries, 1);
+    ws->deliveries_unpub++;
     conn_flush_later(c);
     return true;
 }

@@ -141,6 +141,10 @@ struct ws_server {
     struct conn *framer_conn;
 
     struct metrics_value *m_conns, *m_frames, *m_slow, *m_deliveries;
+    /* counted here per frame and added to m_frames / m_deliveries by
+     * conn_flush_pending: an atomic add per frame stalls on every store
+     * of the frame copied before it */
+    uint64_t frames_unpub, deliveries_unpub;
 };
 
 /* ws.c */

@@ -102,6 +102,21 @@ static void test_control_frames(void **state)
     wsbuf_free(&b);
 }
 
+static void test_u64_digits(void **state)
+{
+    struct wsbuf b = {0};
+    wsbuf_u64(&b, 0);
+    wsbuf_puts(&b, ",");
+    wsbuf_u64(&b, 7);
+    wsbuf_puts(&b, ",");
+    wsbuf_u64(&b, 1234567890);
+    wsbuf_puts(&b, ",");
+    wsbuf_u64(&b, UINT64_MAX);
+    assert_false(b.failed);
+    assert_string_equal(b.data, "0,7,1234567890,18446744073709551615");
+    wsbuf_free(&b);
+}
+
 static void test_buffer_grows(void **state)
 {
     struct wsbuf b = {0};
@@ -119,6 +134,7 @@ int main(void)
         cmocka_unit_test(test_event_frame),
         cmocka_unit_test(test_event_without_json_data),
         cmocka_unit_test(test_control_frames),
+        cmocka_unit_test(test_u64_digits),
         cmocka_unit_test(test_buffer_grows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
