@@ -471,16 +471,23 @@ class WsTest(WsBase):
         c.close()
         # nothing at all within the auth window is tested in WsTimeoutTest
 
-    def test_paused_reader_gets_every_frame_intact(self):
-        # More than the sockets hold but less than max_outbuf: the server
-        # must keep what the socket refused (frames cut mid-way included)
-        # and send it, in order, once the client reads again.
-        a_id, a_tok = self.user("alice")
-        b_id, b_tok = self.user("bob")
+    def paused_reader(self, sender, reader):
+        """A room of two new users; the reader's connection, live, with a
+        small receive buffer it does not read yet. Returns (sender's
+        token, room, connection)."""
+        a_id, a_tok = self.user(sender)
+        b_id, b_tok = self.user(reader)
         room = self.room(a_tok, [b_id])
         paused = RawWS(self.server.port, token=b_tok, rcvbuf=4096)
         hello = paused.recv_json()
         paused.send_json({"type": "resume", "after": hello["pos"]})
+        return a_tok, room, paused
+
+    def test_paused_reader_gets_every_frame_intact(self):
+        # More than the sockets hold but less than max_outbuf: the server
+        # must keep what the socket refused (frames cut mid-way included)
+        # and send it, in order, once the client reads again.
+        a_tok, room, paused = self.paused_reader("alice", "bob")
         before = self.metric("chatd_ws_slow_consumer_closes_total") or 0
         n, text = 120, "z" * 3900
         for i in range(n):
@@ -500,12 +507,7 @@ class WsTest(WsBase):
         # Our text frames wait in the connection's own buffer and wslay's
         # pongs in wslay's queue; while a pong waits, text joins it there.
         # Whatever waits where, the stream stays whole frames, in order.
-        a_id, a_tok = self.user("amy")
-        b_id, b_tok = self.user("ben")
-        room = self.room(a_tok, [b_id])
-        paused = RawWS(self.server.port, token=b_tok, rcvbuf=4096)
-        hello = paused.recv_json()
-        paused.send_json({"type": "resume", "after": hello["pos"]})
+        a_tok, room, paused = self.paused_reader("amy", "ben")
         n, text = 90, "q" * 3900
         for i in range(n):
             self.post_msg(a_tok, room, "%d:%s" % (i, text))

@@ -120,19 +120,27 @@ static struct seen look(struct evlog *log)
     return s;
 }
 
-static void test_clean_close_is_trusted_on_any_boot(void **state)
+/* A new data directory (nothing to redo), two posts, a clean close. */
+static void new_dir_with_two_posts(const char *dir, const char *boot)
 {
-    struct fx *f = *state;
     struct evlog *log;
     struct evlog_store *st;
-    struct seen s;
 
-    assert_int_equal(open_as(f->dir, "boot-a", &log), CHATD_OK);
+    assert_int_equal(open_as(dir, boot, &log), CHATD_OK);
     assert_false(evlog_views_were_reset(log));
     assert_int_equal(evlog_store_open(log, "test", "counts", &st), CHATD_OK);
     assert_int_equal(post(log, st), CHATD_OK);
     assert_int_equal(post(log, st), CHATD_OK);
     evlog_close(log);
+}
+
+static void test_clean_close_is_trusted_on_any_boot(void **state)
+{
+    struct fx *f = *state;
+    struct evlog *log;
+    struct seen s;
+
+    new_dir_with_two_posts(f->dir, "boot-a");
 
     assert_int_equal(open_as(f->dir, "boot-b", &log), CHATD_OK);
     assert_false(evlog_views_were_reset(log));
@@ -360,19 +368,13 @@ static void test_older_views_layout_is_rebuilt(void **state)
 {
     struct fx *f = *state;
     struct evlog *log;
-    struct evlog_store *st;
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi vmeta;
     MDB_val k = {6, "format"};
     char *views = NULL;
 
-    assert_int_equal(open_as(f->dir, "boot-a", &log), CHATD_OK);
-    assert_false(evlog_views_were_reset(log)); /* empty: nothing to redo */
-    assert_int_equal(evlog_store_open(log, "test", "counts", &st), CHATD_OK);
-    assert_int_equal(post(log, st), CHATD_OK);
-    assert_int_equal(post(log, st), CHATD_OK);
-    evlog_close(log);
+    new_dir_with_two_posts(f->dir, "boot-a");
 
     /* the current layout: kept */
     assert_int_equal(open_as(f->dir, "boot-a", &log), CHATD_OK);
