@@ -77,6 +77,15 @@ def load1():
     return round(os.getloadavg()[0], 2)
 
 
+def settle():
+    """Writes back what earlier steps left dirty (a 1 M-message history
+    data directory is gigabytes of unsynced read-model pages), so no
+    server's fsyncs queue behind another's write-back. Before every
+    workload and every server start of the latency runs, for each system
+    alike."""
+    os.sync()
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -519,6 +528,7 @@ class Bench:
             for conns in p["send_clients"]:
                 runs = {"chatd": [], "postgresql": []}
                 for i in range(p["runs"]):
+                    settle()
                     srv = ChatdSrv(self.chatd, self.tmp)
                     try:
                         token, rooms = cb.setup_rooms(srv, p["rooms"])
@@ -527,6 +537,7 @@ class Bench:
                         srv.stop()
                     runs["chatd"].append(r)
                     self.pg_reset(pg)
+                    settle()
                     q = run_pgbench(pg, "send.sql", conns, p["seconds"], p["rooms"],
                                     self.tmp)
                     q["rows"] = pg.rows()
@@ -620,6 +631,7 @@ class Bench:
             runs = {"chatd": [], "nats-server": []}
             n = rooms * members
             for i in range(p["runs"]):
+                settle()
                 srv = ChatdSrv(self.chatd, self.tmp,
                                config={"http": {"max_connections": n + 2000}})
                 try:
@@ -628,6 +640,7 @@ class Bench:
                                     timeout=secs + 300)
                 finally:
                     srv.stop()
+                settle()
                 nats = NatsSrv(self.tmp)
                 try:
                     q = run_wsbench(self.build, ["nats-fanout", nats.ws_port, rooms,
@@ -1209,6 +1222,7 @@ def main():
     try:
         for name in only:
             log("== %s" % name)
+            settle()
             t0 = time.time()
             getattr(b, name)()
             res.setdefault("section_seconds", {})[name] = round(time.time() - t0)
