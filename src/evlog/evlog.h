@@ -123,6 +123,10 @@ uint64_t evlog_txn_id(const struct evlog_txn *txn);
 /* Added. True once a child that wrote to the read models was aborted
  * under this top-level txn (its commit will give EVLOG_EREDO). */
 bool evlog_txn_poisoned(const struct evlog_txn *txn);
+/* For a caller that keeps per-transaction state an abort cannot take back
+ * (src/ws/userfeed.c's journal): counts as a write to the read models, so
+ * aborting txn, if it is a child, poisons its top-level txn. */
+void evlog_txn_mark_written(struct evlog_txn *txn);
 /* Commit frees the txn whatever the result; on a top-level write txn its
  * appends and meta writes are durable (fsync'd unless nosync) and its
  * read-model writes visible when this returns CHATD_OK, and

@@ -311,6 +311,12 @@ static void end_live_child(struct evlog_txn *txn)
     txn->child = NULL;
 }
 
+void evlog_txn_mark_written(struct evlog_txn *txn)
+{
+    if (txn)
+        evlog_txn_wrote(txn);
+}
+
 bool evlog_txn_poisoned(const struct evlog_txn *txn)
 {
     while (txn && txn->parent)

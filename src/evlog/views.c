@@ -29,8 +29,9 @@
 /* The layout of the host's own read models ("streams", the real-time
  * feed's "host/feed" and "host/feedseq"). Read models written with
  * another are emptied at open and rebuilt from the log. 1 (or no key):
- * one "host/feedseq" entry per delivery; 2: one record per event. */
-#define VIEWS_FORMAT 2
+ * one "host/feedseq" entry per delivery; 2: one record per event; 3: a
+ * user's "host/feed" positions in records of 128. */
+#define VIEWS_FORMAT 3
 #define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
 
 /* This boot's id; if the system does not tell, a random one, so every

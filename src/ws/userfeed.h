@@ -7,13 +7,18 @@
  * positions again.
  *
  * Two host stores in the read models' environment:
- *   "host/feed"     user_id '\0' pos(8 BE)  -> seq(8 BE)
+ *   "host/feed"     user_id '\0' first(8 BE) -> seq(8 BE) x n: the seqs
+ *                   at positions first .. first+n-1, first = 1 + k*128,
+ *                   1 <= n <= 128 (only a user's last record is not full)
  *   "host/feedseq"  seq(8 BE) -> the event's recipients, each as
  *                   len(1) user_id(len) pos(8 BE), in delivery order
- * A user's last position is the last key of its range in "host/feed".
- * "host/feedseq" gets one record per event, written by userfeed_flush at
- * the end of the transaction from the deliveries it journaled, so a
- * message to a 100-member room costs 100 B-tree writes, not 200.
+ * A user's last position ends its last record in "host/feed". Deliveries
+ * are journaled and written by userfeed_flush at the end of the
+ * transaction: one "host/feedseq" record per event, and per user one
+ * write per record touched, however many deliveries it got (a batch of
+ * ten messages to a 100-member room: 10 + 100 B-tree writes, not 2,000).
+ * The records do not depend on how deliveries were split into
+ * transactions, so a rebuild writes the same bytes as the live server.
  *
  * A user id is 1..USERFEED_USER_MAX bytes without NUL (CHATD_EINVAL
  * otherwise).
@@ -77,7 +82,9 @@ void userfeed_discard(struct userfeed *uf);
 /* Empties the stores (full rebuild). Write txn only. */
 int userfeed_clear(struct userfeed *uf, struct evlog_txn *txn);
 
-/* Last position of a user; *out = 0 (and CHATD_OK) if the user has none. */
+/* Last position of a user; *out = 0 (and CHATD_OK) if the user has none.
+ * In the writer's txn, including what it delivered and did not flush yet;
+ * the other readers below see flushed entries only. */
 int userfeed_last_pos(struct userfeed *uf, struct evlog_txn *txn,
                       const char *user_id, uint64_t *out);
 

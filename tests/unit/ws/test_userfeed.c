@@ -400,6 +400,120 @@ static void test_flush_writes_this_txns_deliveries(void **state)
     assert_int_equal(c.n, 0);
 }
 
+/* Delivers `n` events to "alice" (and every third to "bob"), `per_txn[i]`
+ * events in the i-th txn (cycling); returns the seqs. */
+static void feed_in_txns(struct evlog *log, struct userfeed *uf, int n,
+                         const int *per_txn, size_t nper, uint64_t *seqs)
+{
+    int done = 0;
+    for (size_t t = 0; done < n; t++) {
+        struct evlog_txn *txn;
+        assert_int_equal(evlog_txn_begin(log, true, &txn), CHATD_OK);
+        for (int k = 0; k < per_txn[t % nper] && done < n; k++, done++) {
+            seqs[done] = append_in(txn);
+            assert_int_equal(userfeed_deliver(uf, txn, "alice", seqs[done]),
+                             CHATD_OK);
+            if (done % 3 == 0)
+                assert_int_equal(userfeed_deliver(uf, txn, "bob", seqs[done]),
+                                 CHATD_OK);
+        }
+        uint64_t pos;
+        /* the writer's own txn sees what it has not flushed yet */
+        assert_int_equal(userfeed_last_pos(uf, txn, "alice", &pos), CHATD_OK);
+        assert_int_equal(pos, (uint64_t)done);
+        assert_int_equal(userfeed_flush(uf, txn), CHATD_OK);
+        assert_int_equal(evlog_txn_commit(txn), CHATD_OK);
+    }
+}
+
+static uint64_t feed_digest(struct evlog *log)
+{
+    struct evlog_store *st;
+    struct evlog_txn *txn;
+    uint64_t d = 0;
+    assert_int_equal(evlog_store_open(log, "host", "feed", &st), CHATD_OK);
+    assert_int_equal(evlog_txn_begin(log, false, &txn), CHATD_OK);
+    assert_int_equal(evlog_store_digest(txn, st, &d), CHATD_OK);
+    evlog_txn_abort(txn);
+    return d;
+}
+
+/* Positions are stored 128 to a record: every position reads back, ranges
+ * cross records, and the records are the same bytes whether the
+ * deliveries came in one transaction or in many of any size (a rebuild
+ * must equal the live feed). A record that does not decode is an error. */
+static void test_records_of_positions(void **state)
+{
+    struct fx *f = *state;
+    enum { N = 300 };
+    static const int one[] = {N}, mixed[] = {1, 7, 128, 2, 64, 3, 127, 5};
+    uint64_t seqs[N], other[N], pos, seq;
+    struct evlog_txn *txn;
+
+    feed_in_txns(f->log, f->uf, N, one, 1, seqs);
+    assert_int_equal(last_pos(f, "alice"), N);
+    assert_int_equal(last_pos(f, "bob"), (N + 2) / 3);
+
+    assert_int_equal(evlog_txn_begin(f->log, false, &txn), CHATD_OK);
+    for (uint64_t p = 1; p <= N; p++) {
+        assert_int_equal(userfeed_get(f->uf, txn, "alice", p, &seq), CHATD_OK);
+        assert_int_equal(seq, seqs[p - 1]);
+    }
+    assert_int_equal(userfeed_get(f->uf, txn, "alice", N + 1, &seq),
+                     CHATD_ENOTFOUND);
+    assert_int_equal(userfeed_get(f->uf, txn, "alice", 0, &seq),
+                     CHATD_ENOTFOUND);
+    /* ranges that start inside a record and cross into the next ones */
+    static const uint64_t afters[] = {0, 1, 127, 128, 129, 200, 255, 256, 299};
+    for (size_t a = 0; a < sizeof afters / sizeof *afters; a++) {
+        struct collect c = {0};
+        size_t n;
+        assert_int_equal(userfeed_range(f->uf, txn, "alice", afters[a], 60,
+                                        collect_entry, &c, &n),
+                         CHATD_OK);
+        size_t want = N - afters[a] < 60 ? N - afters[a] : 60;
+        assert_int_equal(n, want);
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(c.pos[i], afters[a] + 1 + i);
+            assert_int_equal(c.seq[i], seqs[afters[a] + i]);
+        }
+    }
+    evlog_txn_abort(txn);
+
+    /* the same deliveries in many transactions of many sizes */
+    char dir[64];
+    struct evlog_options o = {0};
+    struct evlog *log2;
+    struct userfeed *uf2;
+    snprintf(dir, sizeof dir, "/tmp/chatd-uf-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    o.dir = dir;
+    o.map_size = 64u << 20;
+    o.nosync = true;
+    assert_int_equal(evlog_open(&log2, &o), CHATD_OK);
+    assert_int_equal(userfeed_open(&uf2, log2), CHATD_OK);
+    feed_in_txns(log2, uf2, N, mixed, sizeof mixed / sizeof *mixed, other);
+    assert_memory_equal(other, seqs, sizeof seqs); /* the same log */
+    assert_int_equal(feed_digest(log2), feed_digest(f->log));
+    userfeed_close(uf2);
+    evlog_close(log2);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+
+    /* a record whose length is not whole positions */
+    struct evlog_store *st;
+    unsigned char key[16] = "carol", bad[12] = {0};
+    assert_int_equal(evlog_store_open(f->log, "host", "feed", &st), CHATD_OK);
+    assert_int_equal(evlog_txn_begin(f->log, true, &txn), CHATD_OK);
+    evlog_be64_put(key + 6, 1);
+    assert_int_equal(evlog_put_kv(txn, st, key, 14, bad, sizeof bad), CHATD_OK);
+    assert_int_equal(evlog_txn_commit(txn), CHATD_OK);
+    assert_int_equal(evlog_txn_begin(f->log, false, &txn), CHATD_OK);
+    assert_int_equal(userfeed_last_pos(f->uf, txn, "carol", &pos), CHATD_EIO);
+    evlog_txn_abort(txn);
+}
+
 static void test_clear_and_bad_arguments(void **state)
 {
     struct fx *f = *state;
@@ -445,6 +559,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_flush_writes_this_txns_deliveries,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_records_of_positions, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_clear_and_bad_arguments, setup,
                                         teardown),
         cmocka_unit_test(test_be64),
