@@ -23,6 +23,7 @@
 #include "metrics/metrics.h"
 #include "modhost/modhost.h"
 #include "push/push.h"
+#include "identity/identity.h"
 #include "ws/userfeed.h"
 #include "ws/ws.h"
 
@@ -43,9 +44,22 @@ struct server {
     char admin_token[256];
 };
 
+static void close_revoked(void *arg, const char *user_id)
+{
+    struct server *s = arg;
+
+    if (s->ws != NULL)
+        ws_close_user(s->ws, user_id);
+}
+
 static void after_commit(void *ctx, uint64_t first, uint64_t last)
 {
     struct server *s = ctx;
+
+    /* Before the batch's answers go out: a revoked token stops working
+     * for every request that starts after its revocation's answer. */
+    if (s->mh != NULL)
+        identity_after_commit(modhost_identity_state(s->mh), close_revoked, s);
 
     /* Live WebSocket delivery first: the others' wake-ups (condition
      * signals) may hand this core to their threads before we go on. */

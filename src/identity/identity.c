@@ -1,7 +1,9 @@
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -13,12 +15,15 @@
 
 #define NAME_MAX_CHARS 64
 #define TOKEN_CACHE_SLOTS 1024 /* ~100 KiB; a power of two */
+#define REVOKED_MAX 64
 
-/* A token known to be valid: tokens are only ever issued (no event
- * revokes or reassigns one), so a hash once found in the tokens store
- * names the same principal for the life of the process. */
+/* A token found in the tokens store, trusted while the cache's
+ * generation is still the one it was looked up under: a committed
+ * revocation moves the generation on (identity_after_commit), so every
+ * remembered token is looked up again once. */
 struct token_slot {
     uint8_t hash[CRYPTO_SHA256_LEN];
+    uint64_t gen;
     struct http_principal who; /* kind NONE: the slot is empty */
 };
 
@@ -28,12 +33,25 @@ struct identity {
     struct chatd_store *users;  /* id -> {"id","name","kind","created_at"} */
     struct chatd_store *tokens; /* sha256(token) -> user id */
     struct chatd_store *names;  /* name -> user id */
+    struct chatd_store *user_tokens; /* user id '\0' sha256 -> "" */
     /* Found tokens, direct-mapped by hash, so a request costs no read
      * transaction; unknown tokens are never cached. HTTP and WebSocket
-     * threads share it under the lock. A future revocation must clear
-     * the token's slot in the same place it commits. */
+     * threads share it under the lock. */
     pthread_mutex_t cache_lock;
     struct token_slot cache[TOKEN_CACHE_SLOTS];
+    _Atomic uint64_t cache_gen;
+    /* Writer thread: users whose tokens the batch revoked, for
+     * identity_after_commit; past REVOKED_MAX, "every user". */
+    bool revoked, revoked_all;
+    size_t nrevoked;
+    char revoked_users[REVOKED_MAX][HTTP_ID_MAX];
+};
+
+/* What a revocation carries to the writer. */
+struct revocation {
+    struct identity *id;
+    char user_id[24];
+    uint8_t hash[CRYPTO_SHA256_LEN]; /* DELETE /v1/me/token: this token */
 };
 
 /* What a POST /v1/users or token request carries to the writer. */
@@ -309,6 +327,161 @@ static void get_user(void *state, struct chatd_req *req)
     reply_user(id, req, id->host->req_param(req, "user_id"), false);
 }
 
+/* --- revocation --- */
+
+static int revoke_one(const struct identity *id, struct chatd_txn *txn,
+                      const char *user_id, const uint8_t *hash)
+{
+    char hex[2 * CRYPTO_SHA256_LEN + 1];
+    char stream[40];
+
+    crypto_hex(hash, CRYPTO_SHA256_LEN, hex);
+    snprintf(stream, sizeof(stream), "user:%s", user_id);
+    return append_json(id, txn, "identity.token_revoked", stream,
+                       CHATD_ANY_VERSION,
+                       json_pack("{s:s, s:s}", "user_id", user_id,
+                                 "token_sha256", hex),
+                       NULL);
+}
+
+static int revoke_mine_cmd(void *arg, struct chatd_txn *txn,
+                           struct chatd_req *req)
+{
+    const struct revocation *r = arg;
+    const struct identity *id = r->id;
+    struct chatd_val v;
+    size_t n = strlen(r->user_id);
+
+    /* The token may have gone since it let this request in. */
+    if (id->host->get(txn, id->tokens, r->hash, CRYPTO_SHA256_LEN, &v) !=
+            CHATD_OK ||
+        v.len != n + 2 || memcmp((const char *)v.data + 2, r->user_id, n) != 0) {
+        id->host->reply_error(req, 401, "unauthenticated",
+                              "this token is not valid any more");
+        return CHATD_OK;
+    }
+    int rc = revoke_one(id, txn, r->user_id, r->hash);
+    if (rc == CHATD_OK)
+        id->host->reply_json(req, 204, NULL, 0);
+    return rc;
+}
+
+static int revoke_all_cmd(void *arg, struct chatd_txn *txn,
+                          struct chatd_req *req)
+{
+    const struct revocation *r = arg;
+    const struct identity *id = r->id;
+    struct chatd_cursor *cur;
+    struct chatd_val k, v;
+    uint8_t prefix[HTTP_ID_MAX + 1], (*hashes)[CRYPTO_SHA256_LEN] = NULL;
+    size_t plen = strlen(r->user_id) + 1, n = 0, cap = 0;
+    int rc;
+
+    if (id->host->get(txn, id->users, r->user_id, strlen(r->user_id), &v) !=
+        CHATD_OK) {
+        id->host->reply_error(req, 404, "not_found", "no such user");
+        return CHATD_OK;
+    }
+    /* The hashes first: each revocation deletes from the range. */
+    memcpy(prefix, r->user_id, plen);
+    rc = id->host->cursor_open(txn, id->user_tokens, &cur);
+    if (rc != CHATD_OK)
+        return rc;
+    rc = id->host->cursor_seek(cur, CHATD_SEEK_GE, prefix, plen, &k, &v);
+    while (rc == CHATD_OK && k.len == plen + CRYPTO_SHA256_LEN &&
+           memcmp(k.data, prefix, plen) == 0) {
+        if (n == cap) {
+            void *nh = realloc(hashes, (cap = cap ? cap * 2 : 8) *
+                                           sizeof(*hashes));
+            if (nh == NULL) {
+                rc = CHATD_ENOMEM;
+                break;
+            }
+            hashes = nh;
+        }
+        memcpy(hashes[n++], (const uint8_t *)k.data + plen, CRYPTO_SHA256_LEN);
+        rc = id->host->cursor_step(cur, 1, &k, &v);
+    }
+    id->host->cursor_close(cur);
+    if (rc == CHATD_ENOTFOUND)
+        rc = CHATD_OK;
+    for (size_t i = 0; rc == CHATD_OK && i < n; i++)
+        rc = revoke_one(id, txn, r->user_id, hashes[i]);
+    free(hashes);
+    if (rc == CHATD_OK)
+        reply_json_value(id, req, 200,
+                         json_pack("{s:s, s:I}", "user_id", r->user_id,
+                                   "revoked", (json_int_t)n));
+    return rc;
+}
+
+/* The token of this request, from its Authorization header. */
+static bool bearer_hash(const struct identity *id, struct chatd_req *req,
+                        uint8_t *hash)
+{
+    const char *h = id->host->req_header(req, "Authorization");
+
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+        return false;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    if (*h == '\0')
+        return false;
+    crypto_sha256(h, strlen(h), hash);
+    return true;
+}
+
+static void delete_my_token(void *state, struct chatd_req *req)
+{
+    struct identity *id = state;
+    struct chatd_principal who = id->host->req_principal(req);
+    struct revocation *r;
+
+    if (who.kind == CHATD_PRINCIPAL_ADMIN) {
+        id->host->reply_error(req, 403, "forbidden",
+                              "the admin token is configured, not issued: "
+                              "change CHATD_ADMIN_TOKEN (or DATA/admin.token) "
+                              "and restart instead");
+        return;
+    }
+    r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        id->host->reply_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    if (who.id == NULL || strlen(who.id) >= sizeof(r->user_id) ||
+        !bearer_hash(id, req, r->hash)) {
+        free(r);
+        id->host->reply_error(req, 401, "unauthenticated",
+                              "send the token to revoke as the Bearer token");
+        return;
+    }
+    r->id = id;
+    snprintf(r->user_id, sizeof(r->user_id), "%s", who.id);
+    id->host->submit(req, revoke_mine_cmd, r, free);
+}
+
+static void delete_user_tokens(void *state, struct chatd_req *req)
+{
+    struct identity *id = state;
+    const char *user_id = id->host->req_param(req, "user_id");
+    struct revocation *r;
+
+    if (user_id == NULL || strlen(user_id) >= sizeof(r->user_id)) {
+        id->host->reply_error(req, 404, "not_found", "no such user");
+        return;
+    }
+    r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        id->host->reply_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    r->id = id;
+    snprintf(r->user_id, sizeof(r->user_id), "%s", user_id);
+    id->host->submit(req, revoke_all_cmd, r, free);
+}
+
 static int put_user(const struct identity *id, struct chatd_txn *txn,
                     const struct chatd_event *ev, const json_t *data)
 {
@@ -339,6 +512,18 @@ static int put_user(const struct identity *id, struct chatd_txn *txn,
     return rc;
 }
 
+/* "user_tokens" key: the user's id, a NUL, the token's hash, so a user's
+ * tokens are one range. Its length. */
+static size_t user_token_key(uint8_t *key, const char *user_id,
+                             const uint8_t *hash)
+{
+    size_t n = strlen(user_id) + 1;
+
+    memcpy(key, user_id, n);
+    memcpy(key + n, hash, CRYPTO_SHA256_LEN);
+    return n + CRYPTO_SHA256_LEN;
+}
+
 /* The token index maps a token hash to "<u|s>:<user id>", so that
  * authenticating a request is one lookup with no JSON to parse. */
 static int put_token(const struct identity *id, struct chatd_txn *txn,
@@ -362,14 +547,54 @@ static int put_token(const struct identity *id, struct chatd_txn *txn,
     snprintf(value, sizeof(value), "%c:%s",
              kind && strcmp(kind, "service") == 0 ? 's' : 'u', user_id);
     json_decref(user);
-    return id->host->put(txn, id->tokens, hash, sizeof(hash), value,
-                         strlen(value));
+    int rc = id->host->put(txn, id->tokens, hash, sizeof(hash), value,
+                           strlen(value));
+    uint8_t key[HTTP_ID_MAX + 1 + CRYPTO_SHA256_LEN];
+    if (rc == CHATD_OK)
+        rc = id->host->put(txn, id->user_tokens, key,
+                           user_token_key(key, user_id, hash), "", 0);
+    return rc;
+}
+
+static void note_revoked(struct identity *id, const char *user_id)
+{
+    id->revoked = true;
+    for (size_t i = 0; i < id->nrevoked; i++)
+        if (strcmp(id->revoked_users[i], user_id) == 0)
+            return;
+    if (id->nrevoked == REVOKED_MAX)
+        id->revoked_all = true;
+    else
+        snprintf(id->revoked_users[id->nrevoked++], HTTP_ID_MAX, "%s",
+                 user_id);
+}
+
+/* identity.token_revoked: the token stops authenticating; the cache
+ * forgets it when the transaction has committed (identity_after_commit). */
+static int drop_token(struct identity *id, struct chatd_txn *txn,
+                      const json_t *data)
+{
+    const char *user_id = json_string_value(json_object_get(data, "user_id"));
+    const char *hex = json_string_value(json_object_get(data, "token_sha256"));
+    uint8_t hash[CRYPTO_SHA256_LEN];
+    uint8_t key[HTTP_ID_MAX + 1 + CRYPTO_SHA256_LEN];
+
+    if (user_id == NULL || hex == NULL || strlen(hex) != 2 * sizeof(hash) ||
+        !crypto_unhex(hex, sizeof(hash), hash) ||
+        strlen(user_id) >= HTTP_ID_MAX)
+        return CHATD_EINVAL;
+    int rc = id->host->del(txn, id->tokens, hash, sizeof(hash));
+    if (rc == CHATD_OK || rc == CHATD_ENOTFOUND)
+        rc = id->host->del(txn, id->user_tokens, key,
+                           user_token_key(key, user_id, hash));
+    note_revoked(id, user_id);
+    return rc == CHATD_ENOTFOUND ? CHATD_OK : rc;
 }
 
 static int project_accounts(void *state, struct chatd_txn *txn,
                             const struct chatd_event *ev)
 {
-    const struct identity *id = state;
+    struct identity *id = state;
     json_t *data;
     int rc;
 
@@ -382,6 +607,8 @@ static int project_accounts(void *state, struct chatd_txn *txn,
         rc = put_user(id, txn, ev, data);
     else if (strcmp(ev->type, "identity.token_issued") == 0)
         rc = put_token(id, txn, data);
+    else if (strcmp(ev->type, "identity.token_revoked") == 0)
+        rc = drop_token(id, txn, data);
     else
         rc = CHATD_OK;
     json_decref(data);
@@ -400,10 +627,11 @@ static bool cache_get(struct identity *id, const uint8_t *hash,
                       struct http_principal *out)
 {
     struct token_slot *slot = cache_slot(id, hash);
+    uint64_t gen = atomic_load(&id->cache_gen);
     bool hit;
 
     pthread_mutex_lock(&id->cache_lock);
-    hit = slot->who.kind != CHATD_PRINCIPAL_NONE &&
+    hit = slot->who.kind != CHATD_PRINCIPAL_NONE && slot->gen == gen &&
           crypto_equal(slot->hash, hash, CRYPTO_SHA256_LEN);
     if (hit)
         *out = slot->who;
@@ -411,13 +639,16 @@ static bool cache_get(struct identity *id, const uint8_t *hash,
     return hit;
 }
 
+/* gen: the cache's generation read before the lookup began, so a
+ * lookup that raced with a revocation's commit is not trusted. */
 static void cache_put(struct identity *id, const uint8_t *hash,
-                      const struct http_principal *who)
+                      const struct http_principal *who, uint64_t gen)
 {
     struct token_slot *slot = cache_slot(id, hash);
 
     pthread_mutex_lock(&id->cache_lock);
     memcpy(slot->hash, hash, CRYPTO_SHA256_LEN);
+    slot->gen = gen;
     slot->who = *who;
     pthread_mutex_unlock(&id->cache_lock);
 }
@@ -451,14 +682,33 @@ int identity_authenticate_hash(void *state, const uint8_t *hash,
                                struct http_principal *out)
 {
     struct identity *id = state;
+    uint64_t gen = atomic_load(&id->cache_gen);
     int rc;
 
     if (cache_get(id, hash, out))
         return CHATD_OK;
     rc = token_lookup(id, hash, out);
     if (rc == CHATD_OK)
-        cache_put(id, hash, out);
+        cache_put(id, hash, out, gen);
     return rc;
+}
+
+void identity_after_commit(void *state,
+                           void (*revoked)(void *arg, const char *user_id),
+                           void *arg)
+{
+    struct identity *id = state;
+
+    if (id == NULL || !id->revoked)
+        return;
+    atomic_fetch_add(&id->cache_gen, 1);
+    if (revoked != NULL && id->revoked_all)
+        revoked(arg, NULL);
+    for (size_t i = 0; revoked != NULL && !id->revoked_all && i < id->nrevoked;
+         i++)
+        revoked(arg, id->revoked_users[i]);
+    id->revoked = id->revoked_all = false;
+    id->nrevoked = 0;
 }
 
 int identity_authenticate(void *state, const char *token,
@@ -473,27 +723,34 @@ int identity_authenticate(void *state, const char *token,
 static const struct chatd_event_type event_types[] = {
     {"identity.user_created", 1, NULL},
     {"identity.token_issued", 1, NULL},
+    {"identity.token_revoked", 1, NULL},
 };
 
 static const char *const accounts_stores[] = {"users", "tokens", "names",
-                                              NULL};
+                                              "user_tokens", NULL};
 
 static const struct chatd_route routes[] = {
     {"POST", "/v1/users", CHATD_AUTH_ADMIN, post_users},
     {"POST", "/v1/users/{user_id}/tokens", CHATD_AUTH_ADMIN, post_tokens},
     {"GET", "/v1/me", CHATD_AUTH_USER, get_me},
     {"GET", "/v1/users/{user_id}", CHATD_AUTH_USER, get_user},
+    {"DELETE", "/v1/me/token", CHATD_AUTH_USER, delete_my_token},
+    {"DELETE", "/v1/users/{user_id}/tokens", CHATD_AUTH_ADMIN,
+     delete_user_tokens},
 };
 
 static int register_all(struct identity *id, struct chatd_module *mod)
 {
     const struct chatd_host *h = id->host;
-    const struct chatd_projection accounts = {"accounts", 2, accounts_stores,
+    /* version 3: the user_tokens index, for revocations */
+    const struct chatd_projection accounts = {"accounts", 3, accounts_stores,
                                               project_accounts};
     size_t i;
     int rc = CHATD_OK;
 
-    for (i = 0; rc == CHATD_OK && i < 2; i++)
+    for (i = 0; rc == CHATD_OK &&
+                i < sizeof(event_types) / sizeof(event_types[0]);
+         i++)
         rc = h->event_type(mod, &event_types[i]);
     if (rc == CHATD_OK)
         rc = h->store(mod, "users", &id->users);
@@ -501,6 +758,8 @@ static int register_all(struct identity *id, struct chatd_module *mod)
         rc = h->store(mod, "tokens", &id->tokens);
     if (rc == CHATD_OK)
         rc = h->store(mod, "names", &id->names);
+    if (rc == CHATD_OK)
+        rc = h->store(mod, "user_tokens", &id->user_tokens);
     if (rc == CHATD_OK)
         rc = h->projection(mod, &accounts);
     for (i = 0; rc == CHATD_OK && i < sizeof(routes) / sizeof(routes[0]); i++)

@@ -17,7 +17,7 @@ void modhost_set_admin_token(struct modhost *mh, const char *token)
     crypto_sha256(mh->admin_token, strlen(mh->admin_token), mh->admin_hash);
 }
 
-static void *identity_state(const struct modhost *mh)
+void *modhost_identity_state(const struct modhost *mh)
 {
     const struct chatd_module *mod;
     size_t i;
@@ -47,7 +47,7 @@ int modhost_authenticate(void *arg, const char *token,
             return CHATD_OK;
         }
     }
-    state = identity_state(mh);
+    state = modhost_identity_state(mh);
     if (state == NULL)
         return CHATD_ENOTFOUND;
     return identity_authenticate_hash(state, hash, out);

@@ -118,6 +118,9 @@ size_t modhost_subscriber_positions(const struct modhost *mh,
 /* True if `name` is a loaded module (config sections). */
 bool modhost_has_module(const struct modhost *mh, const char *name);
 
+/* The identity built-in's state (NULL if it is not loaded), for
+ * identity_after_commit. */
+void *modhost_identity_state(const struct modhost *mh);
 /* The identity built-in's authentication, for http_deps.auth. */
 struct http_principal;
 int modhost_authenticate(void *mh, const char *token,

@@ -83,7 +83,7 @@ struct conn {
 };
 
 /* An item crossing threads into the loop: hand-off, answer, ephemeral. */
-enum xitem_kind { X_HANDOFF = 1, X_ANSWER, X_EPHEMERAL };
+enum xitem_kind { X_HANDOFF = 1, X_ANSWER, X_EPHEMERAL, X_CLOSE_USER };
 enum answer_kind { A_SEND = 1, A_READ, A_TYPING, A_PRESENCE };
 
 struct xitem {
@@ -101,7 +101,8 @@ struct xitem {
     /* X_ANSWER body / X_HANDOFF extra / X_EPHEMERAL json */
     char *data;
     size_t len;
-    char user[USERFEED_USER_MAX + 1]; /* X_EPHEMERAL */
+    char user[USERFEED_USER_MAX + 1]; /* X_EPHEMERAL, X_CLOSE_USER ("":
+                                         every user) */
 };
 
 struct ws_server {

@@ -233,6 +233,27 @@ static void send_ephemeral(struct ws_server *ws, struct xitem *it)
     }
 }
 
+/* A user's tokens were revoked: each of their connections closes (1008)
+ * and reconnects with a token that still holds. */
+static void close_user(struct ws_server *ws, struct xitem *it)
+{
+    struct conn *c, *next;
+
+    if (it->user[0]) {
+        struct wsuser *u = ws_user_find(ws, it->user);
+        for (c = u ? u->conns : NULL; c; c = next) {
+            next = c->unext;
+            conn_close(c, WSLAY_CODE_POLICY_VIOLATION, "token revoked");
+        }
+        return;
+    }
+    for (c = ws->conns; c; c = next) {
+        next = c->next;
+        if (c->user)
+            conn_close(c, WSLAY_CODE_POLICY_VIOLATION, "token revoked");
+    }
+}
+
 /* Detaches everything queued for the loop thread, oldest first. */
 static struct xitem *take_items(struct ws_server *ws)
 {
@@ -254,6 +275,7 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
         case X_HANDOFF: handle_handoff(ws, it); break;
         case X_ANSWER: proto_answer(ws, it); break;
         case X_EPHEMERAL: send_ephemeral(ws, it); break;
+        case X_CLOSE_USER: close_user(ws, it); break;
         }
         xitem_free(it);
         it = next;
@@ -486,6 +508,22 @@ void ws_notify(struct ws_server *ws, uint64_t first_seq, uint64_t last_seq)
            !atomic_compare_exchange_weak(&ws->notified_seq, &cur, last_seq))
         ;
     event_active(ws->ev_notify, EV_READ, 0);
+}
+
+int ws_close_user(struct ws_server *ws, const char *user_id)
+{
+    if (!ws || (user_id && strlen(user_id) > USERFEED_USER_MAX))
+        return CHATD_EINVAL;
+    struct xitem *it = calloc(1, sizeof *it);
+    if (!it)
+        return CHATD_ENOMEM;
+    it->kind = X_CLOSE_USER;
+    snprintf(it->user, sizeof it->user, "%s", user_id ? user_id : "");
+    if (!xpush(ws, it, false)) {
+        xitem_free(it);
+        return CHATD_ECLOSED;
+    }
+    return CHATD_OK;
 }
 
 int ws_ephemeral(struct ws_server *ws, const char *user_id, const char *json,

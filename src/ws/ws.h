@@ -95,6 +95,13 @@ void ws_notify(struct ws_server *ws, uint64_t first_seq, uint64_t last_seq);
 int ws_ephemeral(struct ws_server *ws, const char *user_id, const char *json,
                  size_t len);
 
+/* Closes every connection of `user_id` (NULL: of every authenticated
+ * user) with 1008 "token revoked": tokens were revoked, and connections
+ * do not know which token let them in. Those whose token still holds
+ * reconnect and resume. Any thread. CHATD_ECLOSED after ws_shutdown,
+ * CHATD_ENOMEM, CHATD_EINVAL for a bad id. */
+int ws_close_user(struct ws_server *ws, const char *user_id);
+
 /* Whether the user has at least one live (authenticated) connection.
  * Any thread. */
 bool ws_online(struct ws_server *ws, const char *user_id);

@@ -71,6 +71,88 @@ class IdentityTest(ServerTestCase):
             self.assertError(self.server.get("/v1/me", token=bad), 401,
                              "unauthenticated")
 
+    def test_revoke_own_token(self):
+        # Logging out: the token that sends DELETE /v1/me/token stops
+        # working at once (it was remembered by the token cache), the
+        # user's other tokens do not, and the event names only its hash.
+        uid, t1 = self.server.create_user("revoke-me")
+        t2 = self.server.admin("POST", "/v1/users/%s/tokens" % uid).json["token"]
+        self.assertEqual(self.server.get("/v1/me", token=t1).status, 200)
+        r = self.server.request("DELETE", "/v1/me/token", token=t1)
+        self.assertEqual(r.status, 204, r)
+        self.assertEqual(r.body, "")
+        self.assertError(self.server.get("/v1/me", token=t1), 401,
+                         "unauthenticated")
+        self.assertEqual(self.server.get("/v1/me", token=t2).json["id"], uid)
+        self.assertError(self.server.request("DELETE", "/v1/me/token", token=t1),
+                         401, "unauthenticated")
+        feed = self.server.admin("GET", "/v1/events?limit=1000").json["events"]
+        revoked = [e for e in feed if e["type"] == "identity.token_revoked"
+                   and e["data"]["user_id"] == uid]
+        self.assertEqual(len(revoked), 1)
+        self.assertNotIn(t1, json.dumps(revoked))
+        self.assertEqual(len(revoked[0]["data"]["token_sha256"]), 64)
+        # the admin's token is configured, not issued
+        self.assertError(self.server.admin("DELETE", "/v1/me/token"), 403,
+                         "forbidden")
+
+    def test_revocation_races_with_requests_using_the_token(self):
+        # Requests with the token run on other connections while it is
+        # revoked: whatever they raced with (a lookup that read the token
+        # just before the revocation committed), none that starts after
+        # the revocation's answer gets in.
+        for round_ in range(3):
+            uid, tok = self.server.create_user("race-%d" % round_)
+            stop = threading.Event()
+            seen = []
+
+            def hammer():
+                conn = self.server.connection()
+                while not stop.is_set():
+                    t0 = time.monotonic()
+                    r = self.server.request("GET", "/v1/me", token=tok, conn=conn)
+                    seen.append((t0, r.status))
+                conn.close()
+
+            threads = [threading.Thread(target=hammer) for _ in range(4)]
+            for t in threads:
+                t.start()
+            time.sleep(0.2)
+            r = self.server.request("DELETE", "/v1/me/token", token=tok)
+            answered = time.monotonic()
+            self.assertEqual(r.status, 204, r)
+            time.sleep(0.2)
+            stop.set()
+            for t in threads:
+                t.join()
+            after = [st for t0, st in seen if t0 > answered]
+            self.assertTrue(after, "no request started after the answer")
+            self.assertEqual(set(after), {401})
+            self.assertIn(200, [st for t0, st in seen if t0 < answered])
+
+    def test_admin_revokes_every_token_of_a_user(self):
+        uid, t1 = self.server.create_user("revoke-all")
+        t2 = self.server.admin("POST", "/v1/users/%s/tokens" % uid).json["token"]
+        other_id, other = self.server.create_user("revoke-bystander")
+        for t in (t1, t2, other):
+            self.assertEqual(self.server.get("/v1/me", token=t).status, 200)
+        r = self.server.admin("DELETE", "/v1/users/%s/tokens" % uid)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json, {"user_id": uid, "revoked": 2})
+        for t in (t1, t2):
+            self.assertError(self.server.get("/v1/me", token=t), 401,
+                             "unauthenticated")
+        self.assertEqual(self.server.get("/v1/me", token=other).json["id"], other_id)
+        # again: nothing left to revoke; a new token works
+        r = self.server.admin("DELETE", "/v1/users/%s/tokens" % uid)
+        self.assertEqual(r.json["revoked"], 0)
+        t3 = self.server.admin("POST", "/v1/users/%s/tokens" % uid).json["token"]
+        self.assertEqual(self.server.get("/v1/me", token=t3).json["id"], uid)
+        self.assertError(self.server.admin("DELETE", "/v1/users/u_nobody/tokens"),
+                         404, "not_found")
+        self.assertError(self.server.request("DELETE", "/v1/users/%s/tokens" % uid,
+                                             token=t3), 403, "forbidden")
+
     def test_admin_only_routes(self):
         _, utoken = self.server.create_user("not-admin")
         r = self.server.post("/v1/users", {"name": "x"}, token=utoken)

@@ -753,6 +753,18 @@ class OpenApiServerTest(ServerTestCase):
         bot = r.json["token"]  # the new token works; so does the old one
         self.err(self.call("issueToken", "/v1/users/u_nobody/tokens", 404, A), "not_found")
 
+        # revocation: the caller's own token, then every token of an account
+        spare = self.call("issueToken", "/v1/users/%s/tokens" % al, 201, A).json["token"]
+        self.call("revokeMyToken", "/v1/me/token", 204, spare)
+        self.err(self.call("revokeMyToken", "/v1/me/token", 401, spare), "unauthenticated")
+        self.err(self.call("revokeMyToken", "/v1/me/token", 403, A), "forbidden")
+        r = self.call("createUser", "/v1/users", 201, A, {"name": "dave" + tag})
+        dv = r.json["id"]
+        r = self.call("revokeUserTokens", "/v1/users/%s/tokens" % dv, 200, A)
+        self.assertEqual(r.json, {"user_id": dv, "revoked": 1})
+        self.err(self.call("revokeUserTokens", "/v1/users/u_nobody/tokens", 404, A), "not_found")
+        self.err(self.call("revokeUserTokens", "/v1/users/%s/tokens" % dv, 403, alt), "forbidden")
+
         r = self.call("getMe", "/v1/me", 200, alt, headers={"X-Request-Id": "it-openapi.me:1"})
         self.assertEqual((r.json["id"], r.header("X-Request-Id")), (al, "it-openapi.me:1"))
         self.assertIn("created_at", r.json)
@@ -934,7 +946,12 @@ class OpenApiServerTest(ServerTestCase):
         self.check_routes_answered_are_documented()
         self.check_documented_paths_exist()
         self.check_contract_routes_when_present()
-        self.check_auth_levels({"user": alt, "service": svt, "admin": A})
+        # an operation that revokes the caller's token gets tokens of its own
+        issue = lambda uid: self.server.request(
+            "POST", "/v1/users/%s/tokens" % uid, token=A).json["token"]
+        self.check_auth_levels({"user": alt, "service": svt, "admin": A},
+                               fresh={"user": lambda: issue(al),
+                                      "service": lambda: issue(svc)})
 
     # -- (a) ------------------------------------------------------------
     def check_routes_answered_are_documented(self):
@@ -981,9 +998,10 @@ class OpenApiServerTest(ServerTestCase):
                             "the server has %s (%s) but docs/openapi.yaml does not"
                             % (concrete, r.header("Allow")))
 
-    def check_auth_levels(self, tokens):
+    def check_auth_levels(self, tokens, fresh):
         probe = {"room_id": "r_probe", "user_id": "u_probe", "seq": "1"}
         for oid, (p, m, op) in self.ops.items():
+            revokes = op.get("x-chatd-revokes-token") is True
             level = op["x-chatd-auth"]
             if level == "none" or p == "/v1/ws":
                 continue
@@ -994,6 +1012,8 @@ class OpenApiServerTest(ServerTestCase):
             rank = AUTH_LEVELS.index(level)
             allowed = op.get("x-chatd-principals") or AUTH_LEVELS[rank:]
             for kind, tok in tokens.items():
+                if revokes and kind in fresh:
+                    tok = fresh[kind]()
                 r = self.server.request(m.upper(), path, token=tok)
                 if kind in allowed:
                     self.assertNotIn(r.status, (401, 403), "%s as %s: %r" % (oid, kind, r))

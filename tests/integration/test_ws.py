@@ -529,6 +529,36 @@ class WsTest(WsBase):
         self.assertEqual(pos, list(range(pos[0], pos[0] + n)))
         paused.close()
 
+    def test_revoked_tokens_close_connections(self):
+        # The server cannot tell which of a user's tokens let a connection
+        # in: a revocation closes all of that user's connections (1008),
+        # the revoked token cannot come back, the others can, and other
+        # users' connections are untouched.
+        a_id, t1 = self.user("rita")
+        t2 = self.server.admin("POST", "/v1/users/%s/tokens" % a_id).json["token"]
+        b_id, b_tok = self.user("rob")
+        room = self.room(b_tok, [a_id])
+        c1, c2, cb = (RawWS(self.server.port, token=t) for t in (t1, t2, b_tok))
+        for c in (c1, c2, cb):
+            hello = c.recv_json()
+            c.send_json({"type": "resume", "after": hello["pos"]})
+        r = self.server.request("DELETE", "/v1/me/token", token=t1)
+        self.assertEqual(r.status, 204, r)
+        self.assertEqual(c1.close_code(), 1008)
+        self.assertEqual(c2.close_code(), 1008)
+        with self.assertRaisesRegex(AssertionError, "401"):
+            RawWS(self.server.port, token=t1)
+        again = RawWS(self.server.port, token=t2)
+        self.assertEqual(again.recv_json()["type"], "hello")
+        self.post_msg(b_tok, room, "still here")
+        while True:
+            f = cb.recv_json()
+            if f["type"] == "event" and f["event"]["type"] == "chat.message_posted":
+                self.assertEqual(f["event"]["data"]["text"], "still here")
+                break
+        for c in (c1, c2, cb, again):
+            c.close()
+
     def test_metrics_exported(self):
         self.assertIsNotNone(self.metric("chatd_ws_connections"))
         self.assertIsNotNone(self.metric("chatd_ws_frames_sent_total"))
