@@ -17,6 +17,9 @@
 
 /* Socket send buffer of an upgraded connection (the kernel doubles it). */
 #define WS_SNDBUF (128 * 1024)
+/* The largest out buffer kept once drained; a bigger one (a burst, a
+ * catch-up) is freed as soon as it has gone. */
+#define PEND_KEEP_MAX (64 * 1024)
 
 static void conn_cb(evutil_socket_t fd, short what, void *arg);
 
@@ -187,9 +190,10 @@ static void pend_free(struct conn *c)
     c->pend_len = c->pend_off = c->pend_cap = 0;
 }
 
-/* Whether c->pend is empty (sent now or already). Its buffer stays for
- * the next round (freeing and growing it again each time costs more
- * than the sending); conn_sweep frees it once the connection is quiet. */
+/* Whether c->pend is empty (sent now or already). Its buffer (up to
+ * PEND_KEEP_MAX) stays for the next round (freeing and growing it again
+ * each time costs more than the sending); conn_sweep frees it once the
+ * connection is quiet. */
 static bool write_pend(struct conn *c)
 {
     if (c->pend_len == 0)
@@ -202,6 +206,8 @@ static bool write_pend(struct conn *c)
     if (c->pend_off < c->pend_len)
         return false;
     c->pend_len = c->pend_off = 0;
+    if (c->pend_cap > PEND_KEEP_MAX) /* a burst's: not kept for ever */
+        pend_free(c);
     return true;
 }
 
