@@ -524,21 +524,31 @@ static size_t user_token_key(uint8_t *key, const char *user_id,
     return n + CRYPTO_SHA256_LEN;
 }
 
+/* The {"user_id", "token_sha256"} of identity.token_issued and
+ * identity.token_revoked; false if it is not one. */
+static bool token_event_read(const json_t *data, const char **user_id,
+                             uint8_t *hash)
+{
+    const char *hex = json_string_value(json_object_get(data, "token_sha256"));
+
+    *user_id = json_string_value(json_object_get(data, "user_id"));
+    return *user_id != NULL && strlen(*user_id) < HTTP_ID_MAX && hex != NULL &&
+           strlen(hex) == 2 * CRYPTO_SHA256_LEN &&
+           crypto_unhex(hex, CRYPTO_SHA256_LEN, hash);
+}
+
 /* The token index maps a token hash to "<u|s>:<user id>", so that
  * authenticating a request is one lookup with no JSON to parse. */
 static int put_token(const struct identity *id, struct chatd_txn *txn,
                      const json_t *data)
 {
-    const char *user_id = json_string_value(json_object_get(data, "user_id"));
-    const char *hex = json_string_value(json_object_get(data, "token_sha256"));
+    const char *user_id;
     uint8_t hash[CRYPTO_SHA256_LEN];
     char value[HTTP_ID_MAX + 2];
     json_t *user;
     const char *kind;
 
-    if (user_id == NULL || hex == NULL || strlen(hex) != 2 * sizeof(hash) ||
-        !crypto_unhex(hex, sizeof(hash), hash) ||
-        strlen(user_id) >= HTTP_ID_MAX)
+    if (!token_event_read(data, &user_id, hash))
         return CHATD_EINVAL;
     user = stored_user(id, txn, user_id);
     if (user == NULL)
@@ -574,14 +584,11 @@ static void note_revoked(struct identity *id, const char *user_id)
 static int drop_token(struct identity *id, struct chatd_txn *txn,
                       const json_t *data)
 {
-    const char *user_id = json_string_value(json_object_get(data, "user_id"));
-    const char *hex = json_string_value(json_object_get(data, "token_sha256"));
+    const char *user_id;
     uint8_t hash[CRYPTO_SHA256_LEN];
     uint8_t key[HTTP_ID_MAX + 1 + CRYPTO_SHA256_LEN];
 
-    if (user_id == NULL || hex == NULL || strlen(hex) != 2 * sizeof(hash) ||
-        !crypto_unhex(hex, sizeof(hash), hash) ||
-        strlen(user_id) >= HTTP_ID_MAX)
+    if (!token_event_read(data, &user_id, hash))
         return CHATD_EINVAL;
     int rc = id->host->del(txn, id->tokens, hash, sizeof(hash));
     if (rc == CHATD_OK || rc == CHATD_ENOTFOUND)

@@ -19,15 +19,7 @@ void modhost_set_admin_token(struct modhost *mh, const char *token)
 
 void *modhost_identity_state(const struct modhost *mh)
 {
-    const struct chatd_module *mod;
-    size_t i;
-
-    for (i = 0; i < mh->modules.len; i++) {
-        mod = mh->modules.items[i];
-        if (strcmp(mod->name, "identity") == 0)
-            return mod->state;
-    }
-    return NULL;
+    return mh->identity_state;
 }
 
 int modhost_authenticate(void *arg, const char *token,

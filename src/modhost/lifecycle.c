@@ -172,6 +172,8 @@ int modhost_register(struct modhost *mh, const struct chatd_module_info *info,
         return rc;
     }
     mod->initialised = true;
+    if (dl == NULL && strcmp(mod->name, "identity") == 0)
+        mh->identity_state = mod->state; /* asked for per request and commit */
     core_log(CORE_LOG_INFO, "modhost", "module %s %s loaded from %s",
              mod->name, info->version ? info->version : "",
              path ? path : "the binary");
@@ -379,6 +381,7 @@ void modhost_free(struct modhost *mh)
 
     if (mh == NULL)
         return;
+    mh->identity_state = NULL;
     for (i = mh->modules.len; i-- > 0;) {
         mod = mh->modules.items[i];
         if (mod->initialised && mod->info->fini != NULL)

@@ -103,7 +103,7 @@ struct modhost {
     struct modhost_vec metrics;  /* struct chatd_metric * */
     char admin_token[256];
     uint8_t admin_hash[32]; /* SHA-256 of admin_token, when it is set */
-    void *identity_state;
+    void *identity_state; /* the built-in identity's, once initialised */
 };
 
 enum modhost_txn_kind {
