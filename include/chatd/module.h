@@ -71,7 +71,7 @@ extern "C" {
 #endif
 
 #define CHATD_ABI_MAJOR 1
-#define CHATD_ABI_MINOR 1
+#define CHATD_ABI_MINOR 2
 
 /* Build facts that must agree between host and module: pointer and long
  * sizes and the byte order (so also time_t and off_t on Linux). Compared
@@ -676,6 +676,15 @@ struct chatd_host {
     int (*projection_hooks)(struct chatd_module *mod, const char *name,
                             int (*flush)(void *state, struct chatd_txn *txn),
                             void (*discard)(void *state));
+
+    /* --- ABI 1.2 --- */
+
+    /* reply_json without the copy: `body` (JSON text, `len` bytes) was
+     * allocated with malloc(3) and belongs to the host from this call on,
+     * whatever happens (it is freed once sent, or at once if req is NULL
+     * or an answer replaces it). For large answers, e.g. a history page. */
+    void (*reply_json_take)(struct chatd_req *req, unsigned status,
+                            char *body, size_t len);
 };
 
 /* ------------------------------------------------------------------------ */

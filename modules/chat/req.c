@@ -98,10 +98,13 @@ int chat_reply_buf(struct chat *c, struct chatd_req *req, unsigned status,
 {
     int rc = CHATD_OK;
 
-    if (b->failed || b->len == 0)
+    if (b->failed || b->len == 0) {
         rc = chat_reply_status(c, req, CHATD_ENOMEM, "rendering an answer");
-    else
-        c->host->reply_json(req, status, b->p, b->len);
-    chat_buf_free(b);
+        chat_buf_free(b);
+        return rc;
+    }
+    /* the buffer goes to the host as it is: a history page is not copied */
+    c->host->reply_json_take(req, status, b->p, b->len);
+    *b = (struct chat_buf){0};
     return rc;
 }

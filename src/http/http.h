@@ -213,6 +213,10 @@ void *http_req_user(const struct chatd_req *req);
  * overridden. */
 void http_reply_json(struct chatd_req *req, unsigned status, const char *body,
                      size_t len);
+/* The same with `body` (from malloc, may be NULL) owned by the request
+ * from this call on: no copy. */
+void http_reply_json_take(struct chatd_req *req, unsigned status, char *body,
+                          size_t len);
 void http_reply_error(struct chatd_req *req, unsigned status,
                       const char *code, const char *message);
 void http_reply_header(struct chatd_req *req, const char *name,

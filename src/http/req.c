@@ -295,6 +295,12 @@ void http_reply_json(struct chatd_req *req, unsigned status, const char *body,
     reply_set(req, status, copy, len, NULL);
 }
 
+void http_reply_json_take(struct chatd_req *req, unsigned status, char *body,
+                          size_t len)
+{
+    reply_set(req, status, body, body == NULL ? 0 : len, NULL);
+}
+
 void http_reply_error(struct chatd_req *req, unsigned status, const char *code,
                       const char *message)
 {

@@ -99,6 +99,15 @@ static void host_reply_json(struct chatd_req *req, unsigned status,
         http_reply_json(req, status, body, len);
 }
 
+static void host_reply_json_take(struct chatd_req *req, unsigned status,
+                                 char *body, size_t len)
+{
+    if (req != NULL)
+        http_reply_json_take(req, status, body, len);
+    else
+        free(body);
+}
+
 static void host_reply_error(struct chatd_req *req, unsigned status,
                              const char *code, const char *message)
 {
@@ -322,4 +331,5 @@ const struct chatd_host modhost_host_table = {
     .ephemeral = host_ephemeral,
     .online = host_online,
     .projection_hooks = modhost_reg_projection_hooks,
+    .reply_json_take = host_reply_json_take,
 };

@@ -524,6 +524,15 @@ static void fh_reply_json(struct chatd_req *req, unsigned status,
     req->status = status < 100 || status > 599 ? 500 : status;
 }
 
+/* Owns body like the host; kept as a NUL-terminated copy like
+ * fh_reply_json's, so tests read every answer the same way. */
+static void fh_reply_json_take(struct chatd_req *req, unsigned status,
+                               char *body, size_t len)
+{
+    fh_reply_json(req, status, body, body ? len : 0);
+    free(body);
+}
+
 static void fh_reply_error(struct chatd_req *req, unsigned status,
                            const char *code, const char *message)
 {
@@ -1111,6 +1120,7 @@ static const struct chatd_host fake_table = {
     .ephemeral = fh_ephemeral,
     .online = fh_online,
     .projection_hooks = fh_projection_hooks,
+    .reply_json_take = fh_reply_json_take,
 };
 
 /* --- the test-facing API ------------------------------------------------ */

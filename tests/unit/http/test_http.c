@@ -294,6 +294,29 @@ static void h_replace(void *ctx, struct chatd_req *req)
     http_reply_error(req, 503, "unavailable", "commit failed \"x\"\n");
 }
 
+/* ?n=N: a taken body of N bytes ({"pad":"xxx..."}), sent as it is;
+ * ?replace=1: a taken body replaced by an error, so it must be freed
+ * (LeakSanitizer in the sanitizer build). */
+static void h_take(void *ctx, struct chatd_req *req)
+{
+    const char *n_arg = http_req_query(req, "n");
+    size_t n = n_arg ? strtoul(n_arg, NULL, 10) : 0, len = n + 10;
+    char *body = malloc(len + 1);
+
+    (void)ctx;
+    if (body == NULL || n > 1000000) {
+        free(body);
+        http_reply_error(req, 500, "internal", "test handler");
+        return;
+    }
+    memcpy(body, "{\"pad\":\"", 8);
+    memset(body + 8, 'x', n);
+    memcpy(body + 8 + n, "\"}", 2);
+    http_reply_json_take(req, 200, body, len);
+    if (http_req_query(req, "replace") != NULL)
+        http_reply_error(req, 503, "unavailable", "replaced");
+}
+
 /* What a command run again after a batch redo does: the route's own
  * header stays, the first run's answer and header go. */
 static void h_reset(void *ctx, struct chatd_req *req)
@@ -368,6 +391,8 @@ static int add_routes(struct fixture *fx)
                          fx, "test");
     rc |= http_route_add(s, "GET", "/v1/reset", CHATD_AUTH_NONE, h_reset, fx,
                          "test");
+    rc |=
+        http_route_add(s, "GET", "/v1/take", CHATD_AUTH_NONE, h_take, fx, "test");
     rc |= http_upgrade_add(s, "/v1/ws", on_upgrade, &fx->up);
     return rc;
 }
@@ -953,6 +978,28 @@ static void test_reset_answer(void **state)
     assert_string_equal(resp_header(&r, "X-Route", buf, sizeof(buf)),
                         "kept");
     assert_null(resp_header(&r, "X-First-Run", buf, sizeof(buf)));
+}
+
+static void test_taken_body(void **state)
+{
+    struct resp r;
+    size_t i;
+
+    assert_int_equal(request(*state, "GET", "/v1/take?n=100000", NULL, NULL,
+                             &r),
+                     200);
+    assert_int_equal(strlen(r.body), 100010);
+    assert_memory_equal(r.body, "{\"pad\":\"x", 9);
+    for (i = 8; i < 100008; i++)
+        if (r.body[i] != 'x')
+            break;
+    assert_int_equal(i, 100008);
+    assert_string_equal(r.body + 100008, "\"}");
+    assert_int_equal(request(*state, "GET", "/v1/take?n=3&replace=1", NULL,
+                             NULL, &r),
+                     503);
+    assert_string_equal(r.body, "{\"error\":{\"code\":\"unavailable\","
+                                "\"message\":\"replaced\"}}");
 }
 
 static void test_read_txn_is_ended(void **state)
@@ -1541,6 +1588,7 @@ int main(void)
         cmocka_unit_test(test_forgotten_answer_is_500),
         cmocka_unit_test(test_second_answer_replaces_first),
         cmocka_unit_test(test_reset_answer),
+        cmocka_unit_test(test_taken_body),
         cmocka_unit_test(test_read_txn_is_ended),
         cmocka_unit_test(test_deferred_single),
         cmocka_unit_test(test_finish_before_handler_returns),
