@@ -5,7 +5,6 @@
 #include "core/core.h"
 #include "http/internal.h"
 
-#define TOKEN_MAX 1024
 
 enum who_result {
     WHO_ABSENT, /* no Authorization header */
@@ -16,7 +15,7 @@ enum who_result {
 
 /* Copies the token of "Bearer <token>" (scheme case-insensitive, RFC 7235)
  * into buf; false if the header is not one. */
-static bool bearer_token(const char *h, char *buf, size_t cap)
+bool http_bearer_token(const char *h, char *buf, size_t cap)
 {
     size_t n;
 
@@ -38,12 +37,13 @@ static enum who_result resolve(struct chatd_req *r, const char *authorization)
 {
     const struct http_deps *d = &r->srv->deps;
     struct http_principal who;
-    char token[TOKEN_MAX];
+    char token[HTTP_TOKEN_MAX];
     int rc;
 
     if (authorization == NULL)
         return WHO_ABSENT;
-    if (!bearer_token(authorization, token, sizeof(token)) || d->auth == NULL)
+    if (!http_bearer_token(authorization, token, sizeof(token)) ||
+        d->auth == NULL)
         return WHO_BAD;
     memset(&who, 0, sizeof(who));
     rc = d->auth(d->auth_ctx, token, &who);

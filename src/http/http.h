@@ -94,11 +94,15 @@ typedef void (*http_handler_fn)(void *ctx, struct chatd_req *req);
  * close(2)d: release it with http_upgrade_close(urh) exactly once),
  * `extra` are bytes the client sent after the handshake (borrowed: copy
  * them), `who` is the principal from an Authorization header or kind NONE
- * (borrowed for the call).
+ * (borrowed for the call), `token` that header's bearer token (borrowed
+ * for the call; NULL without one). The token was checked before the 101,
+ * on this thread: a revocation that commits between that check and the
+ * callee's use of the socket is only seen by checking it again there.
  */
 typedef void (*http_upgrade_fn)(void *ctx, int sock, const char *extra,
                                 size_t extra_len, void *urh,
-                                const struct http_principal *who);
+                                const struct http_principal *who,
+                                const char *token);
 
 struct http_options {
     const char *address; /* "127.0.0.1"; IPv4 or IPv6 literal */

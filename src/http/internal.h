@@ -201,6 +201,10 @@ bool http_router_parse_query(struct chatd_req *r, const char *query);
 /* --- auth.c --- */
 /* Resolves the Authorization header (may be NULL) and checks the route's
  * level. False if an error reply (401/403/503) was set. */
+/* The token of an "Authorization: Bearer <token>" value into buf (cap
+ * bytes, NUL-terminated); false if it is not one or does not fit. */
+#define HTTP_TOKEN_MAX 1024
+bool http_bearer_token(const char *h, char *buf, size_t cap);
 bool http_auth_check(struct chatd_req *r, const char *authorization);
 /* Optional Bearer for the upgrade: absent -> NONE, bad -> 401. */
 bool http_auth_optional(struct chatd_req *r, const char *authorization);

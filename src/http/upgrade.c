@@ -53,8 +53,16 @@ static void on_upgraded(void *cls, struct MHD_Connection *c, void *con_cls,
 {
     const struct http_route *rt = cls;
     const struct chatd_req *r = con_cls;
+    char token[HTTP_TOKEN_MAX];
+    const char *h = r->who.kind == CHATD_PRINCIPAL_NONE
+                        ? NULL
+                        : MHD_lookup_connection_value(
+                              c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    bool has_token = h != NULL && http_bearer_token(h, token, sizeof(token));
 
-    rt->upgrade(rt->ctx, sock, extra_in, extra_in_size, urh, &r->who);
+    rt->upgrade(rt->ctx, sock, extra_in, extra_in_size, urh, &r->who,
+                has_token ? token : NULL);
+    explicit_bzero(token, sizeof(token));
 }
 
 /* The handshake per RFC 6455 section 4.2.1; false with an error reply. */

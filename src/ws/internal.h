@@ -93,6 +93,8 @@ struct xitem {
     int sock;
     void *urh;
     struct http_principal who;
+    char *token; /* the bearer token `who` came from, checked again at the
+                    hand-off; NULL for none */
     /* X_ANSWER */
     struct conn *conn; /* referenced; NULL for presence */
     enum answer_kind akind;

@@ -165,6 +165,10 @@ static bool xpush(struct ws_server *ws, struct xitem *it, bool limit)
 
 static void xitem_free(struct xitem *it)
 {
+    if (it->token) {
+        explicit_bzero(it->token, strlen(it->token));
+        free(it->token);
+    }
     free(it->data);
     free(it->ref_json);
     free(it);
@@ -172,14 +176,18 @@ static void xitem_free(struct xitem *it)
 
 static void on_upgrade(void *ctx, int sock, const char *extra,
                        size_t extra_len, void *urh,
-                       const struct http_principal *who)
+                       const struct http_principal *who, const char *token)
 {
     struct ws_server *ws = ctx;
     struct xitem *it = calloc(1, sizeof *it);
+    if (it && token && (it->token = strdup(token)) == NULL) {
+        free(it);
+        it = NULL;
+    }
     if (it && extra_len > 0) {
         it->data = malloc(extra_len);
         if (!it->data) {
-            free(it);
+            xitem_free(it);
             it = NULL;
         } else {
             memcpy(it->data, extra, extra_len);
@@ -202,8 +210,40 @@ static void on_upgrade(void *ctx, int sock, const char *extra,
     }
 }
 
+/* The header's token again, now that the connection is about to join its
+ * user on this thread: a revocation committed since the HTTP thread's
+ * check has moved the token cache on, and its close of the user's
+ * connections has already run here (it went through the same queue), so
+ * without this a connection let in just before it would survive it. A
+ * hit in the token cache costs one hash. */
+static bool handoff_token_still_valid(struct ws_server *ws,
+                                      const struct xitem *it, int *close_code,
+                                      const char **why)
+{
+    struct http_principal now;
+    int rc;
+
+    if (it->token == NULL)
+        return true;
+    memset(&now, 0, sizeof(now));
+    rc = ws->deps.auth(ws->deps.auth_ctx, it->token, &now);
+    if (rc == CHATD_OK && now.kind == it->who.kind &&
+        strcmp(now.id, it->who.id) == 0)
+        return true;
+    if (rc == CHATD_OK || rc == CHATD_ENOTFOUND) {
+        *close_code = WSLAY_CODE_POLICY_VIOLATION;
+        *why = "token revoked";
+    } else {
+        *close_code = WSLAY_CODE_INTERNAL_SERVER_ERROR;
+        *why = "cannot check the token now";
+    }
+    return false;
+}
+
 static void handle_handoff(struct ws_server *ws, struct xitem *it)
 {
+    const char *why = NULL;
+    int code = 0;
     struct conn *c = conn_new(ws, it->sock, it->urh, it->data, it->len);
     if (!c) {
         core_log(CORE_LOG_ERROR, "ws", "out of memory for a connection");
@@ -213,6 +253,11 @@ static void handle_handoff(struct ws_server *ws, struct xitem *it)
     set_conn_gauge(ws);
     if (it->who.kind == CHATD_PRINCIPAL_NONE)
         return; /* waits for the auth frame */
+    if (!handoff_token_still_valid(ws, it, &code, &why)) {
+        conn_close(c, code, why);
+        conn_flush(c);
+        return;
+    }
     if (it->who.kind != CHATD_PRINCIPAL_USER) {
         conn_close(c, WSLAY_CODE_POLICY_VIOLATION, "user token required");
         conn_flush(c);

@@ -70,7 +70,8 @@ struct ws_deps {
     struct userfeed *feed;     /* borrowed */
     struct event_base *base;   /* the host loop; evthread_use_pthreads() */
     struct metrics *metrics;   /* may be NULL */
-    http_auth_fn auth;         /* Bearer token -> principal (auth frame) */
+    http_auth_fn auth;         /* Bearer token -> principal (auth frame,
+                                  hand-off) */
     void *auth_ctx;
     ws_upcast_fn upcast;       /* may be NULL */
     void *upcast_ctx;

@@ -559,6 +559,49 @@ class WsTest(WsBase):
         for c in (c1, c2, cb, again):
             c.close()
 
+    def test_handshakes_racing_a_revocation_do_not_survive_it(self):
+        # The token of a header-authenticated handshake is checked on the
+        # HTTP thread before the 101; the connection joins its user on the
+        # WebSocket thread a moment later. Handshakes keep coming while
+        # the token is revoked: every one the server let in must be closed
+        # with 1008, including any that passed the first check just before
+        # the revocation committed (the hand-off checks the token again).
+        a_id, _ = self.user("rae")
+        for rnd in range(6):
+            tok = self.server.admin("POST", "/v1/users/%s/tokens" % a_id).json["token"]
+            opened, refused, stop = [], [], threading.Event()
+            lock = threading.Lock()
+
+            def opener():
+                while not stop.is_set():
+                    try:
+                        c = RawWS(self.server.port, token=tok)
+                    except AssertionError as e:
+                        self.assertIn("401", str(e))
+                        with lock:
+                            refused.append(1)
+                        return
+                    c.sock.settimeout(5)
+                    with lock:
+                        opened.append(c)
+            threads = [threading.Thread(target=opener) for _ in range(4)]
+            for t in threads:
+                t.start()
+            time.sleep(0.05 + 0.02 * rnd)
+            r = self.server.admin("DELETE", "/v1/users/%s/tokens" % a_id)
+            self.assertEqual(r.status, 200, r)
+            for t in threads:
+                t.join(10)
+            stop.set()
+            self.assertEqual(len(refused), 4)  # each opener ended on a 401
+            self.assertGreater(len(opened), 0)
+            codes = [c.close_code() for c in opened]
+            for c in opened:
+                c.close()
+            self.assertEqual(codes, [1008] * len(opened),
+                             "round %d: connections let in before the "
+                             "revocation must all be closed" % rnd)
+
     def test_metrics_exported(self):
         self.assertIsNotNone(self.metric("chatd_ws_connections"))
         self.assertIsNotNone(self.metric("chatd_ws_frames_sent_total"))

@@ -132,6 +132,7 @@ struct upgraded {
     char extra[256];
     size_t extra_len;
     struct http_principal who;
+    char token[64]; /* "" when the callee got none */
 };
 
 struct fixture {
@@ -337,7 +338,8 @@ static void h_reset(void *ctx, struct chatd_req *req)
 }
 
 static void on_upgrade(void *ctx, int sock, const char *extra, size_t extra_len,
-                       void *urh, const struct http_principal *who)
+                       void *urh, const struct http_principal *who,
+                       const char *token)
 {
     struct upgraded *up = ctx;
     static const char hello[] = "hello";
@@ -348,6 +350,7 @@ static void on_upgrade(void *ctx, int sock, const char *extra, size_t extra_len,
     up->extra_len = extra_len < sizeof(up->extra) ? extra_len : 0;
     memcpy(up->extra, extra, up->extra_len);
     up->who = *who;
+    snprintf(up->token, sizeof(up->token), "%s", token ? token : "");
     up->count++;
     pthread_cond_broadcast(&up->cv);
     pthread_mutex_unlock(&up->mu);
@@ -1380,6 +1383,7 @@ static void test_ws_handshake_101(void **state)
     assert_int_equal(upgraded_wait(&fx->up, before + 1), before + 1);
     assert_int_equal(fx->up.who.kind, CHATD_PRINCIPAL_USER);
     assert_string_equal(fx->up.who.id, "u1");
+    assert_string_equal(fx->up.token, "user-token"); /* to check it again */
     assert_int_equal(fx->up.extra_len, 0);
     /* Releasing the socket closes it. */
     http_upgrade_close(fx->up.urh);
@@ -1403,6 +1407,7 @@ static void test_ws_pipelined_extra_bytes(void **state)
     assert_int_equal(fx->up.extra_len, 11);
     assert_memory_equal(fx->up.extra, "\x81\x85PIPELINED", 11);
     assert_int_equal(fx->up.who.kind, CHATD_PRINCIPAL_NONE);
+    assert_string_equal(fx->up.token, "");
     http_upgrade_close(fx->up.urh);
     close(fd);
 }
