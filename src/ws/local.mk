@@ -30,5 +30,5 @@ EXTRA_DIST += tests/integration/test_ws.py tests/integration/test_push.py
 noinst_PROGRAMS += bench/ws/wsbench
 bench_ws_wsbench_SOURCES = bench/ws/wsbench.c
 bench_ws_wsbench_CFLAGS = $(AM_CFLAGS) $(DEPCFLAGS)
-bench_ws_wsbench_LDADD = $(DEPLIBS)
+bench_ws_wsbench_LDADD = src/libchatd.a $(DEPLIBS)
 EXTRA_DIST += bench/ws/README.md src/ws/README.md

@@ -53,6 +53,31 @@ static void test_utf8_rejects_invalid(void **state)
         assert_false(core_utf8_valid(bad[i], strlen(bad[i])));
 }
 
+/* ASCII is checked a word at a time: a bad or a good multi-byte sequence
+ * at every offset around and across the 8-byte steps, and at the end. */
+static void test_utf8_word_boundaries(void **state)
+{
+    char buf[40];
+    size_t at, len;
+
+    (void)state;
+    for (at = 0; at < 24; at++) {
+        for (len = at + 3; len <= 24; len++) {
+            memset(buf, 'a', sizeof(buf));
+            memcpy(buf + at, "\xe2\x82\xac", 3); /* U+20AC */
+            assert_true(core_utf8_valid(buf, len));
+            buf[at + 2] = 'x'; /* a cut sequence */
+            assert_false(core_utf8_valid(buf, len));
+            buf[at] = (char)0x80; /* a lone continuation byte */
+            assert_false(core_utf8_valid(buf, len));
+        }
+        memset(buf, 'a', sizeof(buf));
+        buf[at] = (char)0xc3; /* the first byte of two, cut off by the end */
+        assert_false(core_utf8_valid(buf, at + 1));
+        assert_true(core_utf8_valid(buf, at));
+    }
+}
+
 static void test_parse_u64_bounds(void **state)
 {
     uint64_t v = 0;
@@ -131,6 +156,7 @@ int main(void)
         cmocka_unit_test(test_hash),
         cmocka_unit_test(test_utf8_accepts_valid),
         cmocka_unit_test(test_utf8_rejects_invalid),
+        cmocka_unit_test(test_utf8_word_boundaries),
         cmocka_unit_test(test_parse_u64_bounds),
         cmocka_unit_test(test_time_format),
         cmocka_unit_test(test_random_hex_differs),
