@@ -216,9 +216,11 @@ static bool type_wanted(const struct push *p, const char *type)
     return false;
 }
 
-static int add_target(void *arg, uint64_t seq, const char *user, uint64_t pos)
+static int add_target(void *arg, uint64_t seq, const char *user,
+                      size_t user_len, uint64_t pos)
 {
     struct push *p = arg;
+    (void)user_len;
     if (p->ws && ws_online(p->ws, user))
         return 0; /* it went out live */
     struct target *t = realloc(p->targets, (p->ntargets + 1) * sizeof *t);

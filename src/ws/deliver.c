@@ -129,7 +129,7 @@ static void notify_conn(struct notify_ctx *nc, struct conn *c, uint64_t seq,
 }
 
 static int notify_entry(void *arg, uint64_t seq, const char *user,
-                        uint64_t pos)
+                        size_t user_len, uint64_t pos)
 {
     struct notify_ctx *nc = arg;
     if (seq != nc->cur_seq) {
@@ -140,7 +140,7 @@ static int notify_entry(void *arg, uint64_t seq, const char *user,
         nc->cur_seq = seq;
     }
     nc->count++;
-    struct wsuser *u = ws_user_find(nc->ws, user);
+    struct wsuser *u = ws_user_find_n(nc->ws, user, user_len);
     for (struct conn *c = u ? u->conns : NULL; c; c = c->unext)
         notify_conn(nc, c, seq, pos);
     return 0;

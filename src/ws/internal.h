@@ -153,6 +153,9 @@ struct ws_server {
 /* ws.c */
 int64_t ws_now_ms(void);
 struct wsuser *ws_user_find(struct ws_server *ws, const char *id);
+/* The same for an id of known length (id[len] must be '\0'). */
+struct wsuser *ws_user_find_n(struct ws_server *ws, const char *id,
+                              size_t len);
 /* Loop thread: links/unlinks an authenticated connection to its user;
  * the first and last one dispatch presence. */
 int ws_user_attach(struct ws_server *ws, struct conn *c, const char *id);

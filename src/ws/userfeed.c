@@ -608,7 +608,7 @@ int userfeed_by_seq(struct userfeed *uf, struct evlog_txn *txn,
             }
             memcpy(user, p, ulen);
             user[ulen] = 0;
-            rc = fn(arg, seq, user, evlog_be64_get(p + ulen));
+            rc = fn(arg, seq, user, ulen, evlog_be64_get(p + ulen));
             p += ulen + 8;
         }
         if (rc != CHATD_OK)

@@ -107,11 +107,13 @@ int userfeed_range(struct userfeed *uf, struct evlog_txn *txn,
  * Calls fn(arg, seq, user_id, pos) for every delivery of an event with
  * first_seq <= seq <= last_seq, by seq and then in the order they were
  * made, until fn returns non-zero (returned as is). `user_id` is a
- * NUL-terminated copy valid for the call. CHATD_OK at the end; CHATD_EIO
- * for a record that does not decode.
+ * NUL-terminated copy valid for the call, `user_len` its length (the
+ * record has it: the WebSocket delivery looks up thousands of users per
+ * batch and a strlen of a string just copied stalls on the copy).
+ * CHATD_OK at the end; CHATD_EIO for a record that does not decode.
  */
 typedef int (*userfeed_seq_fn)(void *arg, uint64_t seq, const char *user_id,
-                               uint64_t pos);
+                               size_t user_len, uint64_t pos);
 int userfeed_by_seq(struct userfeed *uf, struct evlog_txn *txn,
                     uint64_t first_seq, uint64_t last_seq,
                     userfeed_seq_fn fn, void *arg);

@@ -40,12 +40,17 @@ static size_t hash_id(const char *s)
 }
 
 /* Caller holds ws->lock, or is the loop thread (which alone mutates). */
-struct wsuser *ws_user_find(struct ws_server *ws, const char *id)
+struct wsuser *ws_user_find_n(struct ws_server *ws, const char *id, size_t len)
 {
-    struct wsuser *u = ws->users[hash_id(id) % ws->nbuckets];
-    while (u && strcmp(u->id, id) != 0)
+    struct wsuser *u = ws->users[(size_t)core_hash(id, len) % ws->nbuckets];
+    while (u && (strncmp(u->id, id, len) != 0 || u->id[len] != '\0'))
         u = u->hnext;
     return u;
+}
+
+struct wsuser *ws_user_find(struct ws_server *ws, const char *id)
+{
+    return ws_user_find_n(ws, id, strlen(id));
 }
 
 static void users_grow(struct ws_server *ws)

@@ -89,16 +89,18 @@ static int collect_entry(void *arg, uint64_t pos, uint64_t seq)
 }
 
 static int count_seq(void *arg, uint64_t seq, const char *user,
-                     uint64_t pos)
+                     size_t user_len, uint64_t pos)
 {
+    assert_int_equal(user_len, strlen(user));
     ((struct collect *)arg)->n++;
     return 0;
 }
 
 static int collect_seq(void *arg, uint64_t seq, const char *user,
-                       uint64_t pos)
+                       size_t user_len, uint64_t pos)
 {
     struct collect *c = arg;
+    assert_int_equal(user_len, strlen(user));
     c->seq[c->n] = seq;
     c->pos[c->n] = pos;
     snprintf(c->user[c->n++], 16, "%s", user);
