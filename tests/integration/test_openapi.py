@@ -23,6 +23,8 @@ Standard library only (the WebSocket handshake is done on a raw socket).
 """
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -38,6 +40,7 @@ SPEC_PATH = os.path.join(os.environ.get("CHATD_SRCDIR") or
                          os.path.join(HERE, "..", ".."), "docs", "openapi.yaml")
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 AUTH_LEVELS = ("none", "user", "service", "admin")
+PROVIDER_SECRET = "openapi-provider-secret-0123456789"
 
 
 # --------------------------------------------------------------------------
@@ -675,7 +678,8 @@ class OpenApiStaticTest(unittest.TestCase):
 class OpenApiServerTest(ServerTestCase):
     # relaxed: this test is about shapes, not durability; a small max_body
     # makes 413 cheap to provoke.
-    server_config = {"durability": "relaxed", "http": {"max_body": 4096}}
+    server_config = {"durability": "relaxed", "http": {"max_body": 4096},
+                     "payment_notice": {"provider_secret": PROVIDER_SECRET}}
 
     @classmethod
     def setUpClass(cls):
@@ -936,6 +940,66 @@ class OpenApiServerTest(ServerTestCase):
             finally:
                 sock.close()
 
+        # payments (the payment_notice module)
+        wp = "/v1/wallets/%s/deposits" % al
+        dep = {"amount": 50000, "idempotency_key": "topup-" + tag}
+        r = self.call("createDeposit", wp, 201, svt, dep)
+        self.assertEqual((r.json["balance"], r.json["currency"]), (50000, "KRW"))
+        self.assertEqual(self.call("createDeposit", wp, 200, A, dep).json, r.json)
+        self.err(self.call("createDeposit", wp, 409, A, dict(dep, amount=1)), "conflict")
+        self.err(self.call("createDeposit", wp, 400, A, {"amount": 0}), "invalid_argument")
+        self.err(self.call("createDeposit", "/v1/wallets/u_nobody/deposits", 404, A,
+                           {"amount": 1, "idempotency_key": "k-" + tag}), "not_found")
+        self.err(self.call("createDeposit", wp, 403, alt, dep), "forbidden")
+        tp = "/v1/rooms/%s/transfers" % dm
+        xfer = {"to": bo, "amount": 5000, "memo": "bike deposit",
+                "idempotency_key": "pay-" + tag}
+        r = self.call("createTransfer", tp, 201, alt, xfer)
+        tid = r.json["id"]
+        self.assertEqual(self.call("createTransfer", tp, 200, alt, xfer).json["id"], tid)
+        self.err(self.call("createTransfer", tp, 409, alt, dict(xfer, amount=1)), "conflict")
+        self.err(self.call("createTransfer", tp, 422, alt,
+                           dict(xfer, amount=10 ** 6, idempotency_key="big-" + tag)),
+                 "insufficient_funds")
+        self.err(self.call("createTransfer", tp, 404, cat,
+                           dict(xfer, idempotency_key="c-" + tag)), "not_found")
+        self.err(self.call("createTransfer", tp, 400, alt, {"to": bo}), "invalid_argument")
+        self.err(self.call("createTransfer", tp, 403, A, xfer), "forbidden")
+        r = self.call("getWallet", "/v1/wallet", 200, alt)
+        self.assertEqual(r.json["balance"], 45000)
+        self.err(self.call("getWallet", "/v1/wallet", 403, svt), "forbidden")
+        r = self.call("getWalletHistory", "/v1/wallet/history", 200, alt, query="?limit=1")
+        self.assertEqual((r.json["entries"][0]["type"], r.json["next_cursor"]),
+                         ("transfer_sent", "2"))
+        r = self.call("getWalletHistory", "/v1/wallet/history", 200, alt,
+                      query="?cursor=" + r.json["next_cursor"])
+        self.assertEqual([e["type"] for e in r.json["entries"]], ["deposit"])
+        self.call("getWalletHistory", "/v1/wallet/history", 400, alt, query="?limit=0")
+        self.assertEqual(self.call("getTransfer", "/v1/transfers/" + tid, 200, bot).json["id"], tid)
+        self.err(self.call("getTransfer", "/v1/transfers/" + tid, 404, cat), "not_found")
+        rp = "/v1/transfers/%s/refund" % tid
+        self.err(self.call("refundTransfer", rp, 403, alt), "forbidden")
+        self.err(self.call("refundTransfer", rp, 404, cat), "not_found")
+        r = self.call("refundTransfer", rp, 200, bot)
+        self.assertEqual(r.json["status"], "refunded")
+        self.call("refundTransfer", rp, 200, bot)
+        self.err(self.call("createTransfer", tp, 422, bot,
+                           {"to": bo, "amount": 1, "idempotency_key": "self-" + tag}),
+                 "self_transfer")
+        notice = {"id": "pg-" + tag, "room_id": dm, "text": "Card payment of 12,000 KRW confirmed",
+                  "amount": 12000, "currency": "KRW", "status": "paid"}
+        raw = json.dumps(notice).encode()
+        sig = hmac.new(PROVIDER_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+        hdr = {"Content-Type": "application/json", "X-Payment-Signature": sig}
+        r = self.call("postProviderNotice", "/v1/payments/notices", 201, svt, raw=raw, headers=hdr)
+        self.assertEqual(r.json["text"], notice["text"])
+        self.call("postProviderNotice", "/v1/payments/notices", 200, A, raw=raw, headers=hdr)
+        self.err(self.call("postProviderNotice", "/v1/payments/notices", 401, svt, raw=raw,
+                           headers=dict(hdr, **{"X-Payment-Signature": "00" * 32})),
+                 "unauthenticated")
+        self.err(self.call("postProviderNotice", "/v1/payments/notices", 403, alt, raw=raw,
+                           headers=hdr), "forbidden")
+
         self.call("getMetrics", "/metrics", 200)
 
         # Every documented operation was called successfully.
@@ -970,7 +1034,8 @@ class OpenApiServerTest(ServerTestCase):
 
     # -- (b) ------------------------------------------------------------
     def check_documented_paths_exist(self):
-        probe = {"room_id": "r_probe", "user_id": "u_probe", "seq": "1"}
+        probe = {"room_id": "r_probe", "user_id": "u_probe", "seq": "1",
+                 "transfer_id": "t_probe"}
         r = self.server.request("OPTIONS", "/v1/no/such/path/here")
         self.assertEqual(r.status, 404, r)
         for p, item in self.spec["paths"].items():
@@ -999,7 +1064,8 @@ class OpenApiServerTest(ServerTestCase):
                             % (concrete, r.header("Allow")))
 
     def check_auth_levels(self, tokens, fresh):
-        probe = {"room_id": "r_probe", "user_id": "u_probe", "seq": "1"}
+        probe = {"room_id": "r_probe", "user_id": "u_probe", "seq": "1",
+                 "transfer_id": "t_probe"}
         for oid, (p, m, op) in self.ops.items():
             revokes = op.get("x-chatd-revokes-token") is True
             level = op["x-chatd-auth"]
