@@ -1046,8 +1046,9 @@ class OpenApiServerTest(ServerTestCase):
             methods = {m.upper() for m in item if m in METHODS}
             self.assertEqual(allow, methods, "%s: server allows %s" % (p, sorted(allow)))
 
-    # Routes CONTRACT.md promises for modules not shipped yet (payment
-    # notice, analytics): as soon as the server has one, the spec must too.
+    # Routes CONTRACT.md promises for modules (payment notice, shipped and
+    # called above; analytics, not shipped yet): whenever the server has
+    # one, the spec must too.
     CONTRACT_ONLY = ("/v1/wallets/u_probe/deposits", "/v1/wallet", "/v1/wallet/history",
                      "/v1/rooms/r_probe/transfers", "/v1/transfers/t_probe",
                      "/v1/transfers/t_probe/refund", "/v1/payments/notices",
