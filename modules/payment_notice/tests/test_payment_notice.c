@@ -228,8 +228,9 @@ static void test_leave_and_malformed_foreign_events(void **state)
     assert_int_not_equal(fake_host_event(fh, "identity.user_created", 1,
                                          "user:x", "[]"),
                          0);
-    call(fh, "POST", "/v1/wallets/u_test/deposits", CHATD_PRINCIPAL_ADMIN,
-         "{\"amount\":10,\"idempotency_key\":\"d9\"}", 201);
+    json_decref(call(fh, "POST", "/v1/wallets/u_test/deposits",
+                     CHATD_PRINCIPAL_ADMIN,
+                     "{\"amount\":10,\"idempotency_key\":\"d9\"}", 201));
     assert_int_not_equal(fake_host_event(fh, "chat.member_removed", 1,
                                          "room:r_1",
                                          "{\"room\":\"r_1\",\"user\":"
