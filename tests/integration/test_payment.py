@@ -12,13 +12,16 @@ import hashlib
 import hmac
 import json
 import os
+import subprocess
 import threading
 import time
 import unittest
 
-from harness import ADMIN_TOKEN, Server, ServerTestCase, main
+from harness import ADMIN_TOKEN, BIN, Server, ServerTestCase, main
 
 SECRET = "test-provider-secret-0123456789"
+BUILDDIR = os.environ.get("CHATD_BUILDDIR",
+                          os.path.dirname(os.path.dirname(os.path.abspath(BIN))))
 RFC3339 = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
 
 
@@ -595,6 +598,31 @@ class RebuildTest(PaymentBase):
             finally:
                 stop_checked(again)
         self.server.start()
+
+
+class ModuleFileTest(unittest.TestCase):
+    """The built module as a file: the loader's checks, one export, and it
+    is loaded by default (no "modules" list in the config)."""
+
+    path = os.path.join(BUILDDIR, "modules", "payment_notice", ".libs",
+                        "payment_notice.so")
+
+    def test_loader_checks_pass_and_only_the_descriptor_is_exported(self):
+        r = subprocess.run([BIN, "check-module", self.path],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        r = subprocess.run(["nm", "-D", "--defined-only", self.path],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        names = [l.split()[-1] for l in r.stdout.splitlines() if l.strip()]
+        self.assertEqual(names, ["chatd_module_info"])
+
+    def test_loaded_by_default(self):
+        with Server() as s:
+            uid, tok = s.create_user("default_" + os.urandom(3).hex())
+            r = s.get("/v1/wallet", token=tok)
+            self.assertEqual((r.status, r.json["balance"]), (200, 0))
+            stop_checked(s)
 
 
 if __name__ == "__main__":
