@@ -3,7 +3,8 @@
  * (tests/sdk/fake_host.h): what init registers, config refusals, users
  * and membership learnt from identity and chat events, a deposit, a
  * transfer with its notice, the business-rule refusals (nothing appended
- * after them), idempotent retries, and a refund.
+ * after them), idempotent retries, a refund made once, and the
+ * projection refusing an event that would overdraw a wallet.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -241,6 +242,51 @@ static void test_leave_and_malformed_foreign_events(void **state)
                  404, "not_found");
 }
 
+/* A transfer to u_test, as the module appended it earlier (u_test is the
+ * only user principal of the fake): u_test refunds it, once. */
+static void test_refund_once_and_projection_guard(void **state)
+{
+    struct fake_host *fh = *state;
+    uint64_t seq;
+    json_t *v;
+
+    json_decref(call(fh, "POST", "/v1/wallets/u_bob/deposits",
+                     CHATD_PRINCIPAL_SERVICE,
+                     "{\"amount\":900,\"idempotency_key\":\"b1\"}", 201));
+    /* the projection refuses a transfer the balance does not cover */
+    assert_int_equal(fake_host_event(fh, "payment_notice.transfer_completed",
+                                     1, "transfer:t_big",
+                                     "{\"id\":\"t_big\",\"room_id\":\"r_1\","
+                                     "\"from\":\"u_bob\",\"to\":\"u_test\","
+                                     "\"amount\":901,\"currency\":\"KRW\","
+                                     "\"memo\":null,\"idempotency_key\":\"k\"}"),
+                     0);
+    assert_int_not_equal(
+        fake_host_event(fh, "payment_notice.transfer_completed", 1,
+                        "transfer:t_1",
+                        "{\"id\":\"t_1\",\"room_id\":\"r_1\",\"from\":"
+                        "\"u_bob\",\"to\":\"u_test\",\"amount\":400,"
+                        "\"currency\":\"KRW\",\"memo\":null,"
+                        "\"idempotency_key\":\"k\"}"),
+        0);
+    assert_int_equal(balance(fh), 400);
+    v = call(fh, "POST", "/v1/transfers/t_1/refund", CHATD_PRINCIPAL_USER,
+             NULL, 200);
+    assert_string_equal(json_string_value(json_object_get(v, "status")),
+                        "refunded");
+    json_decref(v);
+    seq = fake_host_last_seq(fh);
+    assert_string_equal(fake_host_get_event(fh, seq)->type,
+                        "payment_notice.transfer_refunded");
+    assert_int_equal(balance(fh), 0);
+    v = call(fh, "POST", "/v1/transfers/t_1/refund", CHATD_PRINCIPAL_USER,
+             NULL, 200);
+    json_decref(v);
+    assert_int_equal(fake_host_last_seq(fh), seq); /* nothing moved */
+    expect_error(fh, "POST", "/v1/transfers/t_none/refund",
+                 CHATD_PRINCIPAL_USER, NULL, 404, "not_found");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -250,6 +296,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_leave_and_malformed_foreign_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refund_once_and_projection_guard,
+                                        setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
