@@ -71,7 +71,7 @@ extern "C" {
 #endif
 
 #define CHATD_ABI_MAJOR 1
-#define CHATD_ABI_MINOR 2
+#define CHATD_ABI_MINOR 3
 
 /* Build facts that must agree between host and module: pointer and long
  * sizes and the byte order (so also time_t and off_t on Linux). Compared
@@ -685,6 +685,34 @@ struct chatd_host {
      * or an answer replaces it). For large answers, e.g. a history page. */
     void (*reply_json_take)(struct chatd_req *req, unsigned status,
                             char *body, size_t len);
+
+    /* --- ABI 1.3 --- */
+
+    /*
+     * Only in init, after chatd_host.subscriber registered `name`: for a
+     * subscriber that buffers its effects instead of making each durable
+     * in its handler (files written per event, synced in batches).
+     *   flush(state): on the subscriber's thread, never during a handler
+     *     call, before the host persists a new position for it (at most
+     *     every 50 ms while it advances) and once when it stops (before the
+     *     final checkpoint). It must make durable the effects of every
+     *     event its handler has accepted so far. CHATD_OK lets the host
+     *     persist the position of the last accepted event; any other
+     *     return keeps the previous checkpoint (logged) and is retried at
+     *     the next one, so after a crash the events since the last
+     *     successful flush are delivered again (drop them by ev->seq).
+     * The handler keeps running between flushes. NULL flush is allowed
+     * (same as no hooks). CHATD_ENOTFOUND for an unknown name,
+     * CHATD_ESTATE outside init.
+     */
+    int (*subscriber_hooks)(struct chatd_module *mod, const char *name,
+                            int (*flush)(void *state));
+    /* The server's data directory (the "data" setting, as configured; the
+     * log lives in DIR/db). Borrowed, valid until fini. Empty during init
+     * (the storage is not open yet): use it from start on, or in
+     * callbacks. A module keeps files of its own under DIR/<module name>
+     * or, if its contract says so, another subdirectory it owns. */
+    const char *(*data_dir)(struct chatd_module *mod);
 };
 
 /* ------------------------------------------------------------------------ */

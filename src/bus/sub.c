@@ -12,6 +12,11 @@
  * at most 20 small jobs a second; after a crash at most the last 50 ms of
  * events (plus whatever was in flight) are handled again. Effects are
  * idempotent by contract, so that is at-least-once, never a loss.
+ *
+ * A handler that only buffers (the analytics exporter appends to files
+ * it does not sync per event) gives a flush hook: the runner calls it on
+ * its own thread before it queues a checkpoint and when it stops, and
+ * persists nothing the hook has not made durable.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -36,6 +41,7 @@ struct sub_runner {
     struct commit *commit;
     char *name, *prefix, *ckpt_key;
     int (*handle)(void *ctx, const struct chatd_event *ev);
+    int (*flush)(void *ctx);
     void *ctx;
     pthread_t thread;
     struct evlog_batch *batch; /* the runner thread's */
@@ -49,6 +55,8 @@ struct sub_runner {
 
     _Atomic uint64_t position, persisted;
     uint64_t last_persist_ns; /* runner thread only */
+    uint64_t final_pos;       /* set by the thread as it exits: what stop
+                                 may persist (flushed) */
     struct commit_job persist_job;
 };
 
@@ -80,7 +88,25 @@ static void persist_done(void *arg, int status)
     pthread_mutex_unlock(&r->mu);
 }
 
-/* Queues one checkpoint job unless one is in flight. Runner thread. */
+/* The flush hook, if any, before a checkpoint of `pos`. Runner thread. */
+static bool flushed(struct sub_runner *r, uint64_t pos)
+{
+    int rc;
+
+    if (!r->flush)
+        return true;
+    rc = r->flush(r->ctx);
+    if (rc != CHATD_OK)
+        core_log(CORE_LOG_WARN, "bus",
+                 "subscriber %s: flush before checkpoint %llu failed (%s); "
+                 "the checkpoint stays at %llu", r->name,
+                 (unsigned long long)pos, core_strerror(rc),
+                 (unsigned long long)atomic_load(&r->persisted));
+    return rc == CHATD_OK;
+}
+
+/* Queues one checkpoint job unless one is in flight. Runner thread (the
+ * only one that sets persist_busy, so it cannot change under flush). */
 static void persist_async(struct sub_runner *r)
 {
     uint64_t pos = atomic_load(&r->position);
@@ -90,11 +116,15 @@ static void persist_async(struct sub_runner *r)
         pthread_mutex_unlock(&r->mu);
         return;
     }
-    r->persist_busy = true;
-    r->persist_val = pos;
     pthread_mutex_unlock(&r->mu);
 
     r->last_persist_ns = core_mono_ns();
+    if (!flushed(r, pos))
+        return; /* tried again when the next checkpoint is due */
+    pthread_mutex_lock(&r->mu);
+    r->persist_busy = true;
+    r->persist_val = pos;
+    pthread_mutex_unlock(&r->mu);
     if (commit_submit(r->commit, &r->persist_job) != CHATD_OK) {
         pthread_mutex_lock(&r->mu); /* queue full or closing: next time */
         r->persist_busy = false;
@@ -245,6 +275,11 @@ static void *runner_main(void *arg)
         }
         run_chunk(r);
     }
+    /* Stopping: make what was handled durable before stop persists it. */
+    uint64_t pos = atomic_load(&r->position);
+    if (pos > atomic_load(&r->persisted) && !flushed(r, pos))
+        pos = 0;
+    r->final_pos = pos;
     return NULL;
 }
 
@@ -303,6 +338,7 @@ static int runner_new(struct sub_runner **out, struct evlog *log,
     r->log = log;
     r->commit = c;
     r->handle = spec->handle;
+    r->flush = spec->flush;
     r->ctx = spec->ctx;
     r->persist_job = (struct commit_job){.run = persist_run,
                                          .done = persist_done, .arg = r};
@@ -392,7 +428,7 @@ void sub_runner_stop(struct sub_runner *r)
     while (r->persist_busy)
         pthread_cond_wait(&r->cv, &r->mu);
     pthread_mutex_unlock(&r->mu);
-    pos = atomic_load(&r->position);
+    pos = r->final_pos; /* joined: flushed up to here, or 0 */
     if (pos > atomic_load(&r->persisted)) {
         r->persist_val = pos;
         r->persist_job.done = NULL; /* commit_run waits itself */

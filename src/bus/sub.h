@@ -24,6 +24,12 @@ struct sub_spec {
     /* On the runner's thread. CHATD_OK advances; anything else retries the
      * same event after a backoff (100 ms doubling up to 10 s). */
     int (*handle)(void *ctx, const struct chatd_event *ev);
+    /* May be NULL. On the runner's thread, before every checkpoint is
+     * persisted (so it covers every event handled so far) and once more
+     * when the thread stops: CHATD_OK lets the position be persisted;
+     * anything else keeps the previous one (logged), so the events after it
+     * are handled again after a restart. Retried at the next checkpoint. */
+    int (*flush)(void *ctx);
     void *ctx;
 };
 
@@ -44,8 +50,9 @@ void sub_runner_notify(struct sub_runner *r, uint64_t last);
 uint64_t sub_runner_position(const struct sub_runner *r);
 uint64_t sub_runner_persisted(const struct sub_runner *r);
 const char *sub_runner_name(const struct sub_runner *r);
-/* Stops the thread after the current event (or during a backoff),
- * persists the position (through the commit writer, which must still be
+/* Stops the thread after the current event (or during a backoff), calls
+ * flush on it (if the position moved since the last checkpoint), persists
+ * the position if flush succeeded (through the commit writer, which must still be
  * open; waits for it), frees. Not from the writer thread nor from the
  * runner's own handler. NULL is a no-op. */
 void sub_runner_stop(struct sub_runner *r);

@@ -381,6 +381,11 @@ uint64_t evlog_last_seq(const struct evlog *log)
     return atomic_load_explicit(&log->last_seq, memory_order_acquire);
 }
 
+const char *evlog_dir(const struct evlog *log)
+{
+    return log->dir;
+}
+
 const char *evlog_path(const struct evlog *log)
 {
     return log->path;

@@ -95,6 +95,8 @@ const char *evlog_epoch(const struct evlog *log);
 uint64_t evlog_last_seq(const struct evlog *log);
 /* Path of the LMDB environment directory (DIR/db). Borrowed. */
 const char *evlog_path(const struct evlog *log);
+/* The data directory as given in evlog_options.dir; valid until close. */
+const char *evlog_dir(const struct evlog *log);
 
 /* --- transactions --- */
 

@@ -45,6 +45,11 @@ static const char *host_epoch(struct chatd_module *mod)
     return mod->mh->deps.log ? evlog_epoch(mod->mh->deps.log) : "";
 }
 
+static const char *host_data_dir(struct chatd_module *mod)
+{
+    return mod->mh->deps.log ? evlog_dir(mod->mh->deps.log) : "";
+}
+
 /* --- requests: NULL-safe, because exec() commands have no request --- */
 
 static const char *host_req_param(struct chatd_req *req, const char *name)
@@ -332,4 +337,6 @@ const struct chatd_host modhost_host_table = {
     .online = host_online,
     .projection_hooks = modhost_reg_projection_hooks,
     .reply_json_take = host_reply_json_take,
+    .subscriber_hooks = modhost_reg_subscriber_hooks,
+    .data_dir = host_data_dir,
 };

@@ -258,6 +258,13 @@ static int start_routes(struct modhost *mh)
     return CHATD_OK;
 }
 
+static int sub_flush_trampoline(void *ctx)
+{
+    const struct modhost_sub *s = ctx;
+
+    return s->flush(s->owner->state);
+}
+
 static int start_subscribers(struct modhost *mh)
 {
     struct modhost_sub *s;
@@ -270,6 +277,8 @@ static int start_subscribers(struct modhost *mh)
         spec = (struct sub_spec){.name = s->name,
                                  .prefix = s->prefix,
                                  .handle = sub_trampoline,
+                                 .flush = s->flush ? sub_flush_trampoline
+                                                   : NULL,
                                  .ctx = s};
         rc = sub_runner_start(&s->runner, mh->deps.log, mh->deps.commit,
                               &spec);

@@ -49,6 +49,7 @@ struct modhost_sub {
     char *name;                 /* "<module>.<subscriber>" */
     char *prefix;
     chatd_subscribe_fn handle;
+    int (*flush)(void *state);  /* chatd_host.subscriber_hooks; may be NULL */
     struct sub_runner *runner;
 };
 
@@ -155,6 +156,8 @@ int modhost_reg_projection_hooks(struct chatd_module *mod, const char *name,
                                  void (*discard)(void *));
 int modhost_reg_subscriber(struct chatd_module *mod,
                            const struct chatd_subscriber *s);
+int modhost_reg_subscriber_hooks(struct chatd_module *mod, const char *name,
+                                 int (*flush)(void *state));
 int modhost_reg_route(struct chatd_module *mod, const struct chatd_route *r);
 int modhost_reg_config(struct chatd_module *mod,
                        const struct chatd_config_item *items);

@@ -298,6 +298,27 @@ out_free:
     return rc;
 }
 
+int modhost_reg_subscriber_hooks(struct chatd_module *mod, const char *name,
+                                 int (*flush)(void *state))
+{
+    int rc = reg_state(mod, "subscriber hooks");
+    size_t n = mod != NULL ? strlen(mod->name) : 0;
+
+    if (rc != CHATD_OK)
+        return rc;
+    for (size_t i = 0; name != NULL && i < mod->mh->subs.len; i++) {
+        struct modhost_sub *ms = mod->mh->subs.items[i];
+        if (ms->owner == mod && ms->name[n] == '.' &&
+            strcmp(ms->name + n + 1, name) == 0) {
+            ms->flush = flush;
+            return CHATD_OK;
+        }
+    }
+    return reg_fail(mod, CHATD_ENOTFOUND,
+                    "subscriber hooks for \"%s\": no such subscriber of "
+                    "this module", name ? name : "(null)");
+}
+
 static bool method_valid(const char *m)
 {
     static const char *const methods[] = {"GET", "POST", "PUT", "PATCH",

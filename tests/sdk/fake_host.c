@@ -91,6 +91,8 @@ struct ftype {
 struct fsub {
     char *prefix;
     chatd_subscribe_fn handle;
+    char name[40];
+    int (*flush)(void *state); /* subscriber_hooks; may be NULL */
 };
 
 struct froute {
@@ -119,6 +121,7 @@ struct fake_host {
     size_t nlogs;
     int exec_fail;
     const char *actor; /* of appends in the running command */
+    char *data_dir;    /* fake_host_set_data_dir; NULL: "" */
 };
 
 /* --- small helpers ------------------------------------------------------ */
@@ -299,9 +302,28 @@ static int fh_subscriber(struct chatd_module *mod,
     if (s == NULL || !name_ok(s->name) || s->handle == NULL ||
         fh->n.subscribers == MAX_ITEMS)
         return CHATD_EINVAL;
-    fh->subs[fh->n.subscribers++] =
-        (struct fsub){s->prefix ? strdup(s->prefix) : NULL, s->handle};
+    fh->subs[fh->n.subscribers] =
+        (struct fsub){s->prefix ? strdup(s->prefix) : NULL, s->handle,
+                      "", NULL};
+    snprintf(fh->subs[fh->n.subscribers].name, sizeof(fh->subs[0].name),
+             "%s", s->name);
+    fh->n.subscribers++;
     return CHATD_OK;
+}
+
+static int fh_subscriber_hooks(struct chatd_module *mod, const char *name,
+                               int (*flush)(void *state))
+{
+    struct fake_host *fh = mod->fh;
+
+    if (reg_ok(mod) != CHATD_OK)
+        return CHATD_ESTATE;
+    for (size_t i = 0; name != NULL && i < fh->n.subscribers; i++)
+        if (strcmp(fh->subs[i].name, name) == 0) {
+            fh->subs[i].flush = flush;
+            return CHATD_OK;
+        }
+    return CHATD_ENOTFOUND;
 }
 
 static int fh_route(struct chatd_module *mod, const struct chatd_route *r)
@@ -446,6 +468,11 @@ static void fh_metric_set(struct chatd_metric *m, int64_t value)
 {
     if (m != NULL)
         m->value = value;
+}
+
+static const char *fh_data_dir(struct chatd_module *mod)
+{
+    return mod->fh->data_dir != NULL ? mod->fh->data_dir : "";
 }
 
 static const char *fh_epoch(struct chatd_module *mod)
@@ -1121,6 +1148,8 @@ static const struct chatd_host fake_table = {
     .online = fh_online,
     .projection_hooks = fh_projection_hooks,
     .reply_json_take = fh_reply_json_take,
+    .subscriber_hooks = fh_subscriber_hooks,
+    .data_dir = fh_data_dir,
 };
 
 /* --- the test-facing API ------------------------------------------------ */
@@ -1200,6 +1229,7 @@ void fake_host_free(struct fake_host *fh)
     free(fh->settings);
     free(fh->events);
     free(fh->logs);
+    free(fh->data_dir);
     free(fh);
 }
 
@@ -1210,6 +1240,22 @@ uint64_t fake_host_event(struct fake_host *fh, const char *type, uint32_t v,
                                        strlen(data)));
 
     return rc == CHATD_OK ? fh->nevents : 0;
+}
+
+void fake_host_set_data_dir(struct fake_host *fh, const char *dir)
+{
+    free(fh->data_dir);
+    fh->data_dir = dir != NULL ? strdup(dir) : NULL;
+}
+
+int fake_host_flush(struct fake_host *fh)
+{
+    int rc = CHATD_OK;
+
+    for (size_t i = 0; rc == CHATD_OK && i < fh->n.subscribers; i++)
+        if (fh->subs[i].flush != NULL)
+            rc = fh->subs[i].flush(fh->state);
+    return rc;
 }
 
 int fake_host_notify(struct fake_host *fh, uint64_t seq)

@@ -67,6 +67,16 @@ uint64_t fake_host_event(struct fake_host *fh, const char *type, uint32_t v,
  * Returns the first non-OK status of a handler, else CHATD_OK. */
 int fake_host_notify(struct fake_host *fh, uint64_t seq);
 
+/* What the real host does before it persists a subscriber's checkpoint
+ * and when it stops one: calls every subscriber's flush hook
+ * (chatd_host.subscriber_hooks). Returns the first non-OK status, else
+ * CHATD_OK. */
+int fake_host_flush(struct fake_host *fh);
+/* What chatd_host.data_dir answers (copied; NULL or never set: ""). Set
+ * it after fake_host_init: the real host has no data directory in init
+ * either. */
+void fake_host_set_data_dir(struct fake_host *fh, const char *dir);
+
 /* Serves one request: finds the route (method and pattern, {name}
  * segments as parameters; `path` may carry a ?query), runs the handler
  * with the given principal (id "u_test" for users, "admin" for the admin)

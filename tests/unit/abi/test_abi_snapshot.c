@@ -29,7 +29,7 @@
 
 /* The layout this snapshot describes. */
 #define SNAPSHOT_MAJOR 1
-#define SNAPSHOT_MINOR 2
+#define SNAPSHOT_MINOR 3
 #define SNAPSHOT_TAG "p8-l8-le1234"
 
 struct pin {
@@ -59,7 +59,7 @@ static const struct size_pin sizes[] = {
     SIZE(chatd_route, 32),
     SIZE(chatd_config_item, 56),
     SIZE(chatd_module_info, 72),
-    SIZE(chatd_host, 344),};
+    SIZE(chatd_host, 360),};
 
 static const struct pin members[] = {
     /* struct chatd_val */
@@ -176,6 +176,9 @@ static const struct pin host[] = {
     PIN(chatd_host, projection_hooks, 328, 8),
     /* 1.2 */
     PIN(chatd_host, reply_json_take, 336, 8),
+    /* 1.3 */
+    PIN(chatd_host, subscriber_hooks, 344, 8),
+    PIN(chatd_host, data_dir, 352, 8),
 };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))

@@ -107,6 +107,10 @@ struct rec {
     int failures;
     struct evlog *log;   /* if set, the handler reads the log itself */
     atomic_int bad;
+    /* the flush hook (start_hooked) */
+    bool flush_fails;
+    int flushes;
+    uint64_t flushed_seq; /* the last seq handled when flush last ran */
 };
 
 static int rec_handle(void *ctx, const struct chatd_event *ev)
@@ -141,6 +145,21 @@ static int rec_handle(void *ctx, const struct chatd_event *ev)
     return rc;
 }
 
+/* Records what the handler had seen when the host asked for a flush. */
+static int rec_flush(void *ctx)
+{
+    struct rec *r = ctx;
+    int rc;
+
+    pthread_mutex_lock(&r->mu);
+    r->flushes++;
+    rc = r->flush_fails ? CHATD_EIO : CHATD_OK;
+    if (rc == CHATD_OK && r->n > 0)
+        r->flushed_seq = r->seen[r->n - 1];
+    pthread_mutex_unlock(&r->mu);
+    return rc;
+}
+
 static struct rec *rec_new(void)
 {
     struct rec *r = calloc(1, sizeof *r);
@@ -160,6 +179,18 @@ static struct sub_runner *start(struct fx *f, const char *name,
 {
     struct sub_spec spec = {.name = name, .prefix = prefix,
                             .handle = rec_handle, .ctx = r};
+    struct sub_runner *run = NULL;
+
+    assert_int_equal(sub_runner_start(&run, f->log, f->c, &spec), CHATD_OK);
+    atomic_store(&f->runner, run);
+    return run;
+}
+
+static struct sub_runner *start_hooked(struct fx *f, const char *name,
+                                       struct rec *r)
+{
+    struct sub_spec spec = {.name = name, .handle = rec_handle,
+                            .flush = rec_flush, .ctx = r};
     struct sub_runner *run = NULL;
 
     assert_int_equal(sub_runner_start(&run, f->log, f->c, &spec), CHATD_OK);
@@ -353,6 +384,68 @@ static void test_stop_during_backoff(void **state)
     rec_free(r);
 }
 
+/* A checkpoint is persisted only after flush covered it: every stored
+ * checkpoint is at most what the handler had seen at the last flush. */
+static void test_flush_before_every_checkpoint(void **state)
+{
+    struct fx *f = *state;
+    struct rec *r = rec_new();
+    struct sub_runner *run = start_hooked(f, "t.flush", r);
+    uint64_t ck;
+
+    for (int i = 0; i < 20; i++) {
+        append_n(f, plain, 1, 5);
+        usleep(15 * 1000);
+        ck = stored_ckpt(f, "t.flush");
+        pthread_mutex_lock(&r->mu);
+        assert_true(ck <= r->flushed_seq);
+        pthread_mutex_unlock(&r->mu);
+    }
+    assert_true(wait_pos(run, 100, true));
+    assert_true(r->flushes >= 1);
+    append_n(f, plain, 1, 3);
+    assert_true(wait_pos(run, 103, false));
+    int before = r->flushes;
+    stop(f, run); /* flushes once more, then persists 103 */
+    assert_true(r->flushes > before);
+    assert_int_equal(r->flushed_seq, 103);
+    assert_int_equal(stored_ckpt(f, "t.flush"), 103);
+    rec_free(r);
+}
+
+/* A failing flush keeps the previous checkpoint, also at stop, so the
+ * events come again after a restart; the next successful flush moves
+ * it. */
+static void test_flush_failure_keeps_checkpoint(void **state)
+{
+    struct fx *f = *state;
+    struct rec *r = rec_new();
+    struct sub_runner *run = start_hooked(f, "t.noflush", r);
+
+    append_n(f, plain, 1, 10);
+    assert_true(wait_pos(run, 10, true));
+    assert_int_equal(stored_ckpt(f, "t.noflush"), 10);
+    pthread_mutex_lock(&r->mu);
+    r->flush_fails = true;
+    pthread_mutex_unlock(&r->mu);
+    append_n(f, plain, 1, 10);
+    assert_true(wait_pos(run, 20, false));
+    usleep(200 * 1000); /* several checkpoints were due */
+    assert_true(r->flushes >= 3);
+    assert_int_equal(sub_runner_persisted(run), 10);
+    stop(f, run);
+    assert_int_equal(stored_ckpt(f, "t.noflush"), 10);
+
+    r->flush_fails = false;
+    r->n = 0;
+    run = start_hooked(f, "t.noflush", r);
+    assert_true(wait_pos(run, 20, true));
+    assert_int_equal(r->seen[0], 11); /* handled again */
+    assert_int_equal(stored_ckpt(f, "t.noflush"), 20);
+    stop(f, run);
+    rec_free(r);
+}
+
 static void test_bad_args(void **state)
 {
     struct fx *f = *state;
@@ -381,6 +474,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retry_on_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_during_backoff, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_flush_before_every_checkpoint,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flush_failure_keeps_checkpoint,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_args, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
