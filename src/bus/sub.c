@@ -55,6 +55,7 @@ struct sub_runner {
 
     _Atomic uint64_t position, persisted;
     uint64_t last_persist_ns; /* runner thread only */
+    uint64_t persist_wait_ns; /* PERSIST_EVERY_NS, longer while flush fails */
     uint64_t final_pos;       /* set by the thread as it exits: what stop
                                  may persist (flushed) */
     struct commit_job persist_job;
@@ -119,8 +120,14 @@ static void persist_async(struct sub_runner *r)
     pthread_mutex_unlock(&r->mu);
 
     r->last_persist_ns = core_mono_ns();
-    if (!flushed(r, pos))
-        return; /* tried again when the next checkpoint is due */
+    if (!flushed(r, pos)) { /* again later: 100 ms, doubling up to 10 s */
+        r->persist_wait_ns = r->persist_wait_ns * 2 >
+                                     (uint64_t)BACKOFF_MAX_MS * 1000000u
+                                 ? (uint64_t)BACKOFF_MAX_MS * 1000000u
+                                 : r->persist_wait_ns * 2;
+        return;
+    }
+    r->persist_wait_ns = PERSIST_EVERY_NS;
     pthread_mutex_lock(&r->mu);
     r->persist_busy = true;
     r->persist_val = pos;
@@ -135,7 +142,7 @@ static void persist_async(struct sub_runner *r)
 static bool persist_due(const struct sub_runner *r, uint64_t now)
 {
     return atomic_load(&r->position) > atomic_load(&r->persisted) &&
-           now - r->last_persist_ns >= PERSIST_EVERY_NS;
+           now - r->last_persist_ns >= r->persist_wait_ns;
 }
 
 /* --- waiting --- */
@@ -339,6 +346,7 @@ static int runner_new(struct sub_runner **out, struct evlog *log,
     r->commit = c;
     r->handle = spec->handle;
     r->flush = spec->flush;
+    r->persist_wait_ns = PERSIST_EVERY_NS;
     r->ctx = spec->ctx;
     r->persist_job = (struct commit_job){.run = persist_run,
                                          .done = persist_done, .arg = r};

@@ -28,7 +28,8 @@ struct sub_spec {
      * persisted (so it covers every event handled so far) and once more
      * when the thread stops: CHATD_OK lets the position be persisted;
      * anything else keeps the previous one (logged), so the events after it
-     * are handled again after a restart. Retried at the next checkpoint. */
+     * are handled again after a restart. Retried after 100 ms, doubling up
+     * to 10 s while it fails; the handler keeps running meanwhile. */
     int (*flush)(void *ctx);
     void *ctx;
 };
