@@ -1000,6 +1000,14 @@ class OpenApiServerTest(ServerTestCase):
         self.err(self.call("postProviderNotice", "/v1/payments/notices", 403, alt, raw=raw,
                            headers=hdr), "forbidden")
 
+        r = self.call("getDailyStats", "/v1/stats/daily", 200, A,
+                      query="?from=2026-01-01&to=2026-12-31")
+        self.assertEqual(len(r.json["days"]), 365)
+        self.err(self.call("getDailyStats", "/v1/stats/daily", 400, A,
+                           query="?from=2026-02-30&to=2026-03-01"), "invalid_argument")
+        self.err(self.call("getDailyStats", "/v1/stats/daily", 403, alt,
+                           query="?from=2026-01-01&to=2026-01-01"), "forbidden")
+
         self.call("getMetrics", "/metrics", 200)
 
         # Every documented operation was called successfully.
@@ -1046,8 +1054,8 @@ class OpenApiServerTest(ServerTestCase):
             methods = {m.upper() for m in item if m in METHODS}
             self.assertEqual(allow, methods, "%s: server allows %s" % (p, sorted(allow)))
 
-    # Routes CONTRACT.md promises for modules (payment notice, shipped and
-    # called above; analytics, not shipped yet): whenever the server has
+    # Routes CONTRACT.md promises for modules (payment notice and
+    # analytics, both shipped and called above): whenever the server has
     # one, the spec must too.
     CONTRACT_ONLY = ("/v1/wallets/u_probe/deposits", "/v1/wallet", "/v1/wallet/history",
                      "/v1/rooms/r_probe/transfers", "/v1/transfers/t_probe",
