@@ -377,9 +377,23 @@ class ModuleFileTest(unittest.TestCase):
         with Server() as s:
             r = s.admin("GET", "/v1/stats/daily?from=2024-01-01&to=2024-01-01")
             self.assertEqual(r.status, 200, r)
+            s.create_user("an_d_" + os.urandom(3).hex())
             m = s.get("/metrics").body
             self.assertIn("chatd_analytics_records_total", m)
             self.assertIn('chatd_subscriber_lag_events{subscriber="analytics.export"}', m)
+            # The host calls the module's flush hook while it runs: the
+            # durably exported seq reaches the end of the log.
+            last = int(re.search(r"^chatd_log_last_seq (\d+)$", m, re.M).group(1))
+            self.assertGreater(last, 0)
+            deadline = time.time() + 10
+            while True:
+                m = s.get("/metrics").body
+                got = int(re.search(r"^chatd_analytics_exported_seq (\d+)$", m,
+                                    re.M).group(1))
+                if got >= last or time.time() > deadline:
+                    break
+                time.sleep(0.05)
+            self.assertEqual(got, last)
             stop_checked(s)
 
 
