@@ -101,6 +101,9 @@ static int register_all(struct an *a)
         rc = a->host->store(a->mod, "daily", &a->daily);
     if (rc == CHATD_OK)
         rc = a->host->projection(a->mod, &an_projection);
+    if (rc == CHATD_OK)
+        rc = a->host->projection_hooks(a->mod, an_projection.name,
+                                       an_stats_flush, an_stats_discard);
     for (size_t i = 0; i < N(routes) && rc == CHATD_OK; i++)
         rc = a->host->route(a->mod, &routes[i]);
     if (rc == CHATD_OK)

@@ -24,9 +24,9 @@ const struct chatd_projection an_projection = {
     .name = "daily", .version = 1, .stores = daily_stores,
     .apply = an_project};
 
-/* Adds to one figure of the event's day. */
-static int bump(struct an *a, struct chatd_txn *txn, int64_t day,
-                enum an_figure f, uint64_t delta)
+/* Adds deltas[] to the day's stored figures. */
+static int day_add(struct an *a, struct chatd_txn *txn, int64_t day,
+                   const uint64_t deltas[AN_FIGURES])
 {
     char key[AN_DAY_KEY_LEN];
     unsigned char val[DAY_VAL_LEN] = {0};
@@ -39,8 +39,52 @@ static int bump(struct an *a, struct chatd_txn *txn, int64_t day,
         memcpy(val, cur.data, DAY_VAL_LEN);
     else if (rc != CHATD_ENOTFOUND && rc != CHATD_OK)
         return rc;
-    an_put_u64(val + 8 * f, an_get_u64(val + 8 * f) + delta);
+    for (int f = 0; f < AN_FIGURES; f++)
+        an_put_u64(val + 8 * f, an_get_u64(val + 8 * f) + deltas[f]);
     return a->host->put(txn, a->daily, key, sizeof(key), val, sizeof(val));
+}
+
+/* Adds to one figure of the event's day: in memory until the end of the
+ * transaction (an_stats_flush); at once if the transaction already holds
+ * four other days (a replay chunk across midnights). */
+static int bump(struct an *a, struct chatd_txn *txn, int64_t day,
+                enum an_figure f, uint64_t delta)
+{
+    size_t i;
+
+    for (i = 0; i < a->npending && a->pending_day[i] != day; i++)
+        ;
+    if (i == a->npending) {
+        if (i == sizeof(a->pending_day) / sizeof(a->pending_day[0])) {
+            uint64_t one[AN_FIGURES] = {0};
+            one[f] = delta;
+            return day_add(a, txn, day, one);
+        }
+        a->pending_day[i] = day;
+        memset(a->pending[i], 0, sizeof(a->pending[i]));
+        a->npending++;
+    }
+    a->pending[i][f] += delta;
+    return CHATD_OK;
+}
+
+int an_stats_flush(void *state, struct chatd_txn *txn)
+{
+    struct an *a = state;
+    int rc = CHATD_OK;
+
+    for (size_t i = 0; i < a->npending && rc == CHATD_OK; i++)
+        rc = day_add(a, txn, a->pending_day[i], a->pending[i]);
+    an_stats_discard(a);
+    return rc;
+}
+
+void an_stats_discard(void *state)
+{
+    struct an *a = state;
+
+    a->npending = 0;
+    a->last_sender_len = 0;
 }
 
 /* A sender counts once per day. */
@@ -52,13 +96,20 @@ static int sender(struct an *a, struct chatd_txn *txn, int64_t day,
     size_t n = an_sender_key(day, user, key);
     int rc;
 
-    if (n == 0)
+    if (n == 0 ||
+        (n == a->last_sender_len && memcmp(key, a->last_sender, n) == 0))
         return CHATD_OK;
     rc = a->host->get(txn, a->daily, key, n, &cur);
-    if (rc != CHATD_ENOTFOUND)
-        return rc;
-    rc = a->host->put(txn, a->daily, key, n, "", 0);
-    return rc == CHATD_OK ? bump(a, txn, day, AN_ACTIVE_SENDERS, 1) : rc;
+    if (rc == CHATD_ENOTFOUND) {
+        rc = a->host->put(txn, a->daily, key, n, "", 0);
+        if (rc == CHATD_OK)
+            rc = bump(a, txn, day, AN_ACTIVE_SENDERS, 1);
+    }
+    if (rc == CHATD_OK) { /* in the store now: this transaction knows it */
+        memcpy(a->last_sender, key, n);
+        a->last_sender_len = n;
+    }
+    return rc;
 }
 
 static int on_message(struct an *a, struct chatd_txn *txn, int64_t day,
