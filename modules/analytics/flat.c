@@ -281,3 +281,110 @@ out:
     json_decref(rec);
     return rc;
 }
+
+/* --- a scan of an object's top-level members (an_json_top_str) --- */
+
+static size_t skip_ws(const char *p, size_t n, size_t i)
+{
+    while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' ||
+                     p[i] == '\r'))
+        i++;
+    return i;
+}
+
+/* p[i] is '"': the index just past the closing quote, or n if none;
+ * *escaped tells whether the string holds a backslash. */
+static size_t skip_string(const char *p, size_t n, size_t i, bool *escaped)
+{
+    *escaped = false;
+    for (i++; i < n; i++) {
+        if (p[i] == '\\') {
+            *escaped = true;
+            i++;
+        } else if (p[i] == '"') {
+            return i + 1;
+        }
+    }
+    return n;
+}
+
+/* A value other than a string at p[i]: an object or an array to its
+ * matching close (strings inside skipped whole), or a scalar to the next
+ * ',', '}', ']' or white space. The index just past it; n if it does not
+ * end. */
+static bool scalar_char(char c)
+{
+    return c != ',' && c != '}' && c != ']' && c != ' ' && c != '\t' &&
+           c != '\n' && c != '\r' && c != '"' && c != '{' && c != '[';
+}
+
+static size_t skip_value(const char *p, size_t n, size_t i)
+{
+    size_t depth = 0;
+    bool esc;
+
+    if (i < n && (p[i] == '{' || p[i] == '[')) {
+        while (i < n) {
+            if (p[i] == '"') {
+                i = skip_string(p, n, i, &esc);
+                continue;
+            }
+            if (p[i] == '{' || p[i] == '[')
+                depth++;
+            else if ((p[i] == '}' || p[i] == ']') && --depth == 0)
+                return i + 1;
+            i++;
+        }
+        return n;
+    }
+    while (i < n && scalar_char(p[i]))
+        i++;
+    return i;
+}
+
+int an_json_top_str(const char *p, size_t n, const char *key,
+                    const char **val, size_t *vlen)
+{
+    size_t klen = strlen(key), i = skip_ws(p, n, 0), k0, k1, v0;
+    bool esc = false, kesc = false;
+
+    if (i >= n || p[i] != '{')
+        return -1;
+    i = skip_ws(p, n, i + 1);
+    if (i < n && p[i] == '}')
+        return 0;
+    while (i < n) {
+        if (p[i] != '"')
+            return -1;
+        k0 = i + 1;
+        i = skip_string(p, n, i, &kesc);
+        if (i >= n)
+            return -1;
+        k1 = i - 1;
+        i = skip_ws(p, n, i);
+        if (i >= n || p[i] != ':')
+            return -1;
+        i = skip_ws(p, n, i + 1);
+        v0 = i;
+        if (i < n && p[i] == '"')
+            i = skip_string(p, n, i, &esc);
+        else
+            i = skip_value(p, n, i);
+        if (i >= n || i == v0)
+            return -1;
+        if (!kesc && k1 - k0 == klen && memcmp(p + k0, key, klen) == 0) {
+            if (p[v0] != '"' || esc)
+                return 0;
+            *val = p + v0 + 1;
+            *vlen = i - v0 - 2;
+            return 1;
+        }
+        i = skip_ws(p, n, i);
+        if (i < n && p[i] == '}')
+            return 0;
+        if (i >= n || p[i] != ',')
+            return -1;
+        i = skip_ws(p, n, i + 1);
+    }
+    return -1;
+}

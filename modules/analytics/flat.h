@@ -74,6 +74,15 @@ size_t an_day_key(int64_t day, char out[AN_DAY_KEY_LEN]);
 /* 0 if the user id makes the key longer than AN_SENDER_KEY_MAX. */
 size_t an_sender_key(int64_t day, const char *user, char *out);
 
+/* The value of the top-level member `key` of the JSON object text (p, n)
+ * when it is a string without escapes: 1, with *val and *vlen into p;
+ * 0 when the member is absent or not such a string; -1 when the text is
+ * not a well-formed object as far as this scan can tell (then parse it).
+ * No tree is built: the daily figures read two members of every message
+ * event, and a full parse cost more than the rest of the projection. */
+int an_json_top_str(const char *p, size_t n, const char *key,
+                    const char **val, size_t *vlen);
+
 void an_put_u64(unsigned char *p, uint64_t v);
 uint64_t an_get_u64(const unsigned char *p);
 

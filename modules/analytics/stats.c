@@ -127,6 +127,35 @@ static int on_message(struct an *a, struct chatd_txn *txn, int64_t day,
     return rc;
 }
 
+/* chat.message_posted read by a scan of its two members, when both are
+ * plain strings (always, for what the chat module writes): *done false
+ * leaves the event to the parse in an_project, which gives the same
+ * answer for any text. */
+static int on_message_scan(struct an *a, struct chatd_txn *txn, int64_t day,
+                           const struct chatd_event *ev, bool *done)
+{
+    char from[AN_SENDER_KEY_MAX];
+    const char *k, *s;
+    size_t kl, sl;
+    int rc;
+
+    *done = false;
+    if (an_json_top_str(ev->data, ev->data_len, "kind", &k, &kl) != 1)
+        return CHATD_OK;
+    if (kl != 4 || memcmp(k, "text", 4) != 0) {
+        *done = true; /* system and payment notices */
+        return CHATD_OK;
+    }
+    if (an_json_top_str(ev->data, ev->data_len, "sender", &s, &sl) != 1 ||
+        sl >= sizeof(from))
+        return CHATD_OK;
+    memcpy(from, s, sl);
+    from[sl] = '\0';
+    *done = true;
+    rc = bump(a, txn, day, AN_MESSAGES_POSTED, 1);
+    return rc == CHATD_OK ? sender(a, txn, day, from) : rc;
+}
+
 int an_project(void *state, struct chatd_txn *txn,
                const struct chatd_event *ev)
 {
@@ -142,9 +171,14 @@ int an_project(void *state, struct chatd_txn *txn,
         return bump(a, txn, day, AN_ROOMS_CREATED, 1);
     if (strcmp(t, "payment_notice.transfer_refunded") == 0)
         return bump(a, txn, day, AN_REFUNDS, 1);
-    if (strcmp(t, "chat.message_posted") != 0 &&
-        strcmp(t, "payment_notice.transfer_completed") != 0)
+    if (strcmp(t, "chat.message_posted") == 0) {
+        bool done;
+        rc = on_message_scan(a, txn, day, ev, &done);
+        if (done || rc != CHATD_OK)
+            return rc;
+    } else if (strcmp(t, "payment_notice.transfer_completed") != 0) {
         return CHATD_OK;
+    }
     d = json_loadb(ev->data, ev->data_len, 0, NULL);
     if (d == NULL)
         return CHATD_OK; /* the host only commits objects */

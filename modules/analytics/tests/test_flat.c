@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "flat.h"
 
 static void test_family(void **state)
@@ -143,6 +145,67 @@ static void flat_is(const char *data, const char *want)
              "\"stream_ver\":3,\"correlation_id\":\"req-1\"," \
              "\"actor\":\"user:u_1\""
 
+/* The scan of top-level string members agrees with a parse: found where
+ * the member is a plain string at the top, absent for nested or other
+ * values and for escaped strings (the caller then parses), -1 for texts
+ * that are not an object. */
+static void test_json_top_str(void **state)
+{
+    static const struct {
+        const char *json, *key;
+        int want;
+        const char *value;
+    } cases[] = {
+        {"{\"room\":\"r_1\",\"kind\":\"text\",\"sender\":\"u_1\"}", "kind", 1,
+         "text"},
+        {"{\"room\":\"r_1\",\"kind\":\"text\",\"sender\":\"u_1\"}", "sender",
+         1, "u_1"},
+        {" { \"a\" : 1 , \"kind\" : \"system\" } ", "kind", 1, "system"},
+        /* the key inside a nested object or a string is not the member */
+        {"{\"payment\":{\"kind\":\"transfer\"},\"kind\":\"payment\"}", "kind",
+         1, "payment"},
+        {"{\"payment\":{\"kind\":\"transfer\"}}", "kind", 0, NULL},
+        {"{\"text\":\"say \\\"kind\\\":\\\"x\\\"\",\"kind\":\"text\"}", "kind", 1,
+         "text"},
+        {"{\"a\":[1,{\"kind\":\"no\"},\"]\"],\"kind\":\"yes\"}", "kind", 1,
+         "yes"},
+        {"{\"sender\":null,\"kind\":\"payment\"}", "sender", 0, NULL},
+        {"{\"sender\":\"u\\u005f1\"}", "sender", 0, NULL}, /* escaped */
+        {"{\"n\":-1.5e3,\"t\":true,\"kind\":\"text\"}", "kind", 1, "text"},
+        {"{}", "kind", 0, NULL},
+        {"[\"kind\"]", "kind", -1, NULL},
+        {"{\"kind\":\"text\"", "sender", -1, NULL},
+        {"{\"kind\" \"text\"}", "kind", -1, NULL},
+        {"", "kind", -1, NULL},
+    };
+    const char *v;
+    size_t i, vlen;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int got = an_json_top_str(cases[i].json, strlen(cases[i].json),
+                                  cases[i].key, &v, &vlen);
+        if (got != cases[i].want)
+            fail_msg("case %zu (%s): %d, want %d", i, cases[i].json, got,
+                     cases[i].want);
+        if (got == 1) {
+            assert_int_equal(vlen, strlen(cases[i].value));
+            assert_memory_equal(v, cases[i].value, vlen);
+        }
+        if (got >= 0) { /* the parse must agree where the scan answers */
+            json_t *j = json_loads(cases[i].json, 0, NULL);
+            const char *pv;
+            assert_non_null(j);
+            pv = json_string_value(json_object_get(j, cases[i].key));
+            if (got == 1)
+                assert_string_equal(pv, cases[i].value);
+            else if (pv != NULL)
+                assert_non_null(strchr(cases[i].json, '\\')); /* escaped */
+            json_decref(j);
+        }
+    }
+}
+
 static void test_flatten(void **state)
 {
     (void)state;
@@ -177,6 +240,7 @@ int main(void)
         cmocka_unit_test(test_dates),
         cmocka_unit_test(test_stats_keys),
         cmocka_unit_test(test_flatten),
+        cmocka_unit_test(test_json_top_str),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
