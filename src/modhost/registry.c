@@ -241,19 +241,28 @@ int modhost_reg_projection(struct chatd_module *mod,
     return rc;
 }
 
+/* Whether `qualified` ("<module>.<name>", as the host names projections
+ * and subscribers) is mod's `name`. */
+static bool names_own(const struct chatd_module *mod, const char *qualified,
+                      const char *name)
+{
+    size_t n = strlen(mod->name);
+
+    return name != NULL && strncmp(qualified, mod->name, n) == 0 &&
+           qualified[n] == '.' && strcmp(qualified + n + 1, name) == 0;
+}
+
 int modhost_reg_projection_hooks(struct chatd_module *mod, const char *name,
                                  int (*flush)(void *, struct chatd_txn *),
                                  void (*discard)(void *))
 {
     int rc = reg_state(mod, "projection hooks");
-    size_t n = mod != NULL ? strlen(mod->name) : 0;
 
     if (rc != CHATD_OK)
         return rc;
-    for (size_t i = 0; name != NULL && i < mod->mh->projs.len; i++) {
+    for (size_t i = 0; i < mod->mh->projs.len; i++) {
         struct modhost_proj *mp = mod->mh->projs.items[i];
-        if (mp->owner == mod && strncmp(mp->name, mod->name, n) == 0 &&
-            mp->name[n] == '.' && strcmp(mp->name + n + 1, name) == 0) {
+        if (mp->owner == mod && names_own(mod, mp->name, name)) {
             mp->flush = flush;
             mp->discard = discard;
             return CHATD_OK;
@@ -302,14 +311,12 @@ int modhost_reg_subscriber_hooks(struct chatd_module *mod, const char *name,
                                  int (*flush)(void *state))
 {
     int rc = reg_state(mod, "subscriber hooks");
-    size_t n = mod != NULL ? strlen(mod->name) : 0;
 
     if (rc != CHATD_OK)
         return rc;
-    for (size_t i = 0; name != NULL && i < mod->mh->subs.len; i++) {
+    for (size_t i = 0; i < mod->mh->subs.len; i++) {
         struct modhost_sub *ms = mod->mh->subs.items[i];
-        if (ms->owner == mod && ms->name[n] == '.' &&
-            strcmp(ms->name + n + 1, name) == 0) {
+        if (ms->owner == mod && names_own(mod, ms->name, name)) {
             ms->flush = flush;
             return CHATD_OK;
         }
