@@ -7,7 +7,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <nettle/base16.h>
 #include <nettle/hmac.h>
+#include <nettle/memops.h>
 
 #include "logic.h"
 
@@ -436,16 +438,11 @@ static void hmac(uint8_t digest[SHA256_DIGEST_SIZE], const char *secret,
 void pn_signature_hex(char out[65], const char *secret, const void *body,
                       size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
     uint8_t d[SHA256_DIGEST_SIZE];
-    size_t i;
 
     hmac(d, secret, body, len);
-    for (i = 0; i < sizeof(d); i++) {
-        out[2 * i] = hex[d[i] >> 4];
-        out[2 * i + 1] = hex[d[i] & 15];
-    }
-    out[64] = '\0';
+    base16_encode_update(out, sizeof(d), d);
+    out[BASE16_ENCODE_LENGTH(sizeof(d))] = '\0';
 }
 
 static int hex_val(char c)
@@ -463,7 +460,6 @@ bool pn_signature_ok(const char *secret, const void *body, size_t len,
                      const char *sig_hex)
 {
     uint8_t want[SHA256_DIGEST_SIZE], got[SHA256_DIGEST_SIZE];
-    unsigned diff = 0;
     size_t i;
     int hi, lo;
 
@@ -481,9 +477,6 @@ bool pn_signature_ok(const char *secret, const void *body, size_t len,
         got[i] = (uint8_t)(hi << 4 | lo);
     }
     hmac(want, secret, body, len);
-    /* Every byte is compared, so the time does not say where they
-     * differ. */
-    for (i = 0; i < SHA256_DIGEST_SIZE; i++)
-        diff |= (unsigned)(want[i] ^ got[i]);
-    return diff == 0;
+    /* in constant time: the time does not say where they differ */
+    return memeql_sec(want, got, SHA256_DIGEST_SIZE) != 0;
 }

@@ -94,6 +94,12 @@ int pn_reply_storage(const struct pn *p, struct chatd_req *req, int status,
                      const char *what);
 /* A new random id "<prefix><16 hex>" (buf holds 24 bytes). */
 int pn_new_id(char *buf, const char *prefix);
+/* A zeroed command argument of `size` bytes, or NULL with a 503 answered. */
+void *pn_cmd_new(const struct pn *p, struct chatd_req *req, size_t size);
+/* Answers `v` as compact JSON (and drops the reference), or 503 when it
+ * is NULL or cannot be written. */
+void pn_reply_json(const struct pn *p, struct chatd_req *req,
+                   unsigned status, json_t *v);
 
 /* --- wallet.c: deposits, the wallet and its history --- */
 void pn_route_deposit(void *state, struct chatd_req *req);

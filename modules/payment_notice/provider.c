@@ -134,11 +134,9 @@ void pn_route_provider_notice(void *state, struct chatd_req *req)
     parsed = pn_req_body(p, req);
     if (parsed == NULL)
         return;
-    a = calloc(1, sizeof(*a));
+    a = pn_cmd_new(p, req, sizeof(*a));
     if (a == NULL || pn_provider_parse(parsed, &a->request, &err) != 0) {
-        if (a == NULL)
-            p->host->reply_error(req, 503, "unavailable", "out of memory");
-        else
+        if (a != NULL)
             pn_reply_err(p, req, &err);
         json_decref(parsed);
         free(a);

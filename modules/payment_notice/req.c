@@ -1,8 +1,11 @@
 /* Request plumbing shared by every route: who calls, the body, answers. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+
+#include <nettle/base16.h>
 
 #include "pay.h"
 
@@ -66,9 +69,8 @@ int pn_reply_stored(const struct pn *p, struct chatd_txn *txn,
 
 int pn_new_id(char *buf, const char *prefix)
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char raw[8];
-    size_t i, n = strlen(prefix);
+    size_t n = strlen(prefix);
     ssize_t got;
 
     do
@@ -77,10 +79,28 @@ int pn_new_id(char *buf, const char *prefix)
     if (got != (ssize_t)sizeof(raw))
         return CHATD_EIO;
     memcpy(buf, prefix, n);
-    for (i = 0; i < sizeof(raw); i++) {
-        buf[n + 2 * i] = hex[raw[i] >> 4];
-        buf[n + 2 * i + 1] = hex[raw[i] & 15];
-    }
-    buf[n + 2 * sizeof(raw)] = '\0';
+    base16_encode_update(buf + n, sizeof(raw), raw);
+    buf[n + BASE16_ENCODE_LENGTH(sizeof(raw))] = '\0';
     return CHATD_OK;
+}
+
+void *pn_cmd_new(const struct pn *p, struct chatd_req *req, size_t size)
+{
+    void *a = calloc(1, size);
+
+    if (a == NULL)
+        p->host->reply_error(req, 503, "unavailable", "out of memory");
+    return a;
+}
+
+void pn_reply_json(const struct pn *p, struct chatd_req *req,
+                   unsigned status, json_t *v)
+{
+    char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+
+    json_decref(v);
+    if (text == NULL)
+        p->host->reply_error(req, 503, "unavailable", "out of memory");
+    else
+        p->host->reply_json_take(req, status, text, strlen(text));
 }

@@ -184,11 +184,9 @@ void pn_route_transfer(void *state, struct chatd_req *req)
         p->host->reply_error(req, 404, "not_found", "room not found");
         return;
     }
-    a = calloc(1, sizeof(*a));
-    if (a == NULL) {
-        p->host->reply_error(req, 503, "unavailable", "out of memory");
+    a = pn_cmd_new(p, req, sizeof(*a));
+    if (a == NULL)
         return;
-    }
     a->p = p;
     a->body = pn_req_body(p, req);
     if (a->body == NULL)
@@ -343,11 +341,9 @@ void pn_route_refund(void *state, struct chatd_req *req)
         p->host->reply_error(req, 404, "not_found", "transfer not found");
         return;
     }
-    a = calloc(1, sizeof(*a));
-    if (a == NULL) {
-        p->host->reply_error(req, 503, "unavailable", "out of memory");
+    a = pn_cmd_new(p, req, sizeof(*a));
+    if (a == NULL)
         return;
-    }
     a->p = p;
     strcpy(a->tid, tid);
     strcpy(a->caller, caller);

@@ -115,10 +115,9 @@ void pn_route_deposit(void *state, struct chatd_req *req)
     body = pn_req_body(p, req);
     if (body == NULL)
         return;
-    a = calloc(1, sizeof(*a));
+    a = pn_cmd_new(p, req, sizeof(*a));
     if (a == NULL) {
         json_decref(body);
-        p->host->reply_error(req, 503, "unavailable", "out of memory");
         return;
     }
     if (pn_deposit_parse(body, p->max_amount, &a->amount, &key, &err) != 0) {
@@ -146,8 +145,6 @@ void pn_route_wallet(void *state, struct chatd_req *req)
     const char *user = pn_req_user(p, req);
     struct chatd_txn *txn;
     struct pn_wallet w;
-    json_t *wallet;
-    char *text;
     int rc;
 
     if (user == NULL)
@@ -158,14 +155,9 @@ void pn_route_wallet(void *state, struct chatd_req *req)
         pn_reply_storage(p, req, rc, "reading a wallet");
         return;
     }
-    wallet = json_pack("{s:s, s:I, s:s}", "user_id", user, "balance",
-                       (json_int_t)w.balance, "currency", p->currency);
-    text = wallet ? json_dumps(wallet, JSON_COMPACT) : NULL;
-    json_decref(wallet);
-    if (text == NULL)
-        p->host->reply_error(req, 503, "unavailable", "out of memory");
-    else
-        p->host->reply_json_take(req, 200, text, strlen(text));
+    pn_reply_json(p, req, 200,
+                  json_pack("{s:s, s:I, s:s}", "user_id", user, "balance",
+                            (json_int_t)w.balance, "currency", p->currency));
 }
 
 /* A query number in [min, max], or `def` when absent; false if invalid. */
@@ -233,9 +225,8 @@ void pn_route_history(void *state, struct chatd_req *req)
     const struct pn *p = state;
     struct page pg = {.user = pn_req_user(p, req)};
     unsigned char key[PN_LEDGER_KEY_MAX];
-    char next[24], *text;
+    char next[24];
     struct chatd_txn *txn;
-    json_t *page;
     uint64_t cursor;
     int rc;
 
@@ -260,12 +251,7 @@ void pn_route_history(void *state, struct chatd_req *req)
         return;
     }
     snprintf(next, sizeof(next), "%llu", (unsigned long long)pg.last);
-    page = json_pack("{s:o, s:s?}", "entries", pg.entries, "next_cursor",
-                     pg.more ? next : NULL);
-    text = page ? json_dumps(page, JSON_COMPACT) : NULL;
-    json_decref(page);
-    if (text == NULL)
-        p->host->reply_error(req, 503, "unavailable", "out of memory");
-    else
-        p->host->reply_json_take(req, 200, text, strlen(text));
+    pn_reply_json(p, req, 200,
+                  json_pack("{s:o, s:s?}", "entries", pg.entries,
+                            "next_cursor", pg.more ? next : NULL));
 }
