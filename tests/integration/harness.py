@@ -19,6 +19,8 @@ import time
 import unittest
 
 BIN = os.environ.get("CHATD_BIN", os.path.join(os.getcwd(), "src", "chatd"))
+BUILDDIR = os.environ.get("CHATD_BUILDDIR",
+                          os.path.dirname(os.path.dirname(os.path.abspath(BIN))))
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 LISTEN_RE = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
 
@@ -239,6 +241,33 @@ class ServerTestCase(unittest.TestCase):
         self.assertIn("error", resp.json, resp)
         self.assertEqual(resp.json["error"]["code"], code, resp)
         self.assertIsInstance(resp.json["error"]["message"], str)
+
+
+def stop_checked(server):
+    """Stops a server; raises if it exited badly (stop() itself raises on a
+    sanitizer report)."""
+    code = server.stop()
+    if code not in (0, None):
+        raise AssertionError("server exit %r:\n%s"
+                             % (code, "\n".join(server.log_lines[-40:])))
+
+
+def module_file(name):
+    """The built module NAME's .so in the build tree."""
+    return os.path.join(BUILDDIR, "modules", name, ".libs", name + ".so")
+
+
+def assert_module_file_ok(test, path):
+    """The loader's checks pass (chatd check-module) and the file exports
+    only its descriptor."""
+    r = subprocess.run([BIN, "check-module", path],
+                       capture_output=True, text=True, timeout=60)
+    test.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+    r = subprocess.run(["nm", "-D", "--defined-only", path],
+                       capture_output=True, text=True, timeout=60)
+    test.assertEqual(r.returncode, 0, r.stderr)
+    names = [l.split()[-1] for l in r.stdout.splitlines() if l.strip()]
+    test.assertEqual(names, ["chatd_module_info"])
 
 
 def main():

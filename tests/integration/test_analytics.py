@@ -18,20 +18,12 @@ import threading
 import time
 import unittest
 
-from harness import ADMIN_TOKEN, BIN, Server, main
+from harness import (ADMIN_TOKEN, assert_module_file_ok, main, module_file,
+                     Server, stop_checked)
 
-BUILDDIR = os.environ.get("CHATD_BUILDDIR",
-                          os.path.dirname(os.path.dirname(os.path.abspath(BIN))))
 PART_RE = re.compile(r"^part-(\d{20})-(\d{20})\.ndjson\.gz$")
 FIGURES = ["messages_posted", "active_senders", "rooms_created",
            "users_created", "transfers", "transfer_amount", "refunds"]
-
-
-def stop_checked(server):
-    code = server.stop()
-    if code not in (0, None):
-        raise AssertionError("server exit %r:\n%s"
-                             % (code, "\n".join(server.log_lines[-40:])))
 
 
 def compact(v):
@@ -402,18 +394,10 @@ class ModuleFileTest(unittest.TestCase):
     """The built module as a file: the loader's checks, one export, and it
     is loaded by default (no "modules" list in the config)."""
 
-    path = os.path.join(BUILDDIR, "modules", "analytics", ".libs",
-                        "analytics.so")
+    path = module_file("analytics")
 
     def test_loader_checks_pass_and_only_the_descriptor_is_exported(self):
-        r = subprocess.run([BIN, "check-module", self.path],
-                           capture_output=True, text=True, timeout=60)
-        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        r = subprocess.run(["nm", "-D", "--defined-only", self.path],
-                           capture_output=True, text=True, timeout=60)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        names = [l.split()[-1] for l in r.stdout.splitlines() if l.strip()]
-        self.assertEqual(names, ["chatd_module_info"])
+        assert_module_file_ok(self, self.path)
 
     def test_loaded_by_default(self):
         with Server() as s:

@@ -19,28 +19,12 @@ import unittest
 
 import websockets
 
-from harness import ADMIN_TOKEN, BIN, Server, ServerTestCase, main
+from harness import (ADMIN_TOKEN, BUILDDIR, assert_module_file_ok, main,
+                     module_file, Server, ServerTestCase, stop_checked)
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-BUILDDIR = os.environ.get("CHATD_BUILDDIR",
-                          os.path.dirname(os.path.dirname(os.path.abspath(BIN))))
 NO_ROOM = "r_0000000000000000"
 JSON_HDR = {"Content-Type": "application/json"}
-
-
-def sanitizer_reports(server):
-    return [l for l in server.log_lines
-            if "AddressSanitizer" in l or "runtime error:" in l
-            or "LeakSanitizer" in l]
-
-
-def stop_checked(server):
-    """Stops a server; raises if it exited badly or a sanitizer spoke."""
-    code = server.stop()
-    bad = sanitizer_reports(server)
-    if bad or code not in (0, None):
-        raise AssertionError("server exit %r; sanitizer reports:\n%s"
-                             % (code, "\n".join(bad[:40])))
 
 
 def run(coro, timeout=60):
@@ -1324,17 +1308,10 @@ class BatchedInboxTest(ChatBase):
 class ModuleFileTest(unittest.TestCase):
     """The built module as a file: the loader's checks, one export."""
 
-    path = os.path.join(BUILDDIR, "modules", "chat", ".libs", "chat.so")
+    path = module_file("chat")
 
     def test_loader_checks_pass_and_only_the_descriptor_is_exported(self):
-        r = subprocess.run([BIN, "check-module", self.path],
-                           capture_output=True, text=True, timeout=60)
-        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        r = subprocess.run(["nm", "-D", "--defined-only", self.path],
-                           capture_output=True, text=True, timeout=60)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        names = [l.split()[-1] for l in r.stdout.splitlines() if l.strip()]
-        self.assertEqual(names, ["chatd_module_info"])
+        assert_module_file_ok(self, self.path)
 
 
 if __name__ == "__main__":

@@ -17,19 +17,11 @@ import threading
 import time
 import unittest
 
-from harness import ADMIN_TOKEN, BIN, Server, ServerTestCase, main
+from harness import (ADMIN_TOKEN, assert_module_file_ok, main, module_file,
+                     Server, ServerTestCase, stop_checked)
 
 SECRET = "test-provider-secret-0123456789"
-BUILDDIR = os.environ.get("CHATD_BUILDDIR",
-                          os.path.dirname(os.path.dirname(os.path.abspath(BIN))))
 RFC3339 = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
-
-
-def stop_checked(server):
-    code = server.stop()
-    if code not in (0, None):
-        raise AssertionError("server exit %r:\n%s"
-                             % (code, "\n".join(server.log_lines[-40:])))
 
 
 def sign(raw, secret=SECRET):
@@ -604,18 +596,10 @@ class ModuleFileTest(unittest.TestCase):
     """The built module as a file: the loader's checks, one export, and it
     is loaded by default (no "modules" list in the config)."""
 
-    path = os.path.join(BUILDDIR, "modules", "payment_notice", ".libs",
-                        "payment_notice.so")
+    path = module_file("payment_notice")
 
     def test_loader_checks_pass_and_only_the_descriptor_is_exported(self):
-        r = subprocess.run([BIN, "check-module", self.path],
-                           capture_output=True, text=True, timeout=60)
-        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        r = subprocess.run(["nm", "-D", "--defined-only", self.path],
-                           capture_output=True, text=True, timeout=60)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        names = [l.split()[-1] for l in r.stdout.splitlines() if l.strip()]
-        self.assertEqual(names, ["chatd_module_info"])
+        assert_module_file_ok(self, self.path)
 
     def test_loaded_by_default(self):
         with Server() as s:
