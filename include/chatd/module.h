@@ -247,7 +247,7 @@ struct chatd_projection {
  * thread (one per subscriber, with no transaction open: it may call
  * read_begin and exec). A new subscriber starts at the beginning of the
  * log. The host persists the position (at most every 50 ms while it
- * advances, and at stop) after the handler returns CHATD_OK; on any other
+ * advances, once a second with a flush hook, and at stop) after the handler returns CHATD_OK; on any other
  * return it retries the same event after 100 ms, doubling up to 10 s, for
  * as long as it fails, and the events after it wait. So effects must be
  * idempotent (key them by ev->seq), and an event the handler can never
@@ -694,7 +694,8 @@ struct chatd_host {
      * in its handler (files written per event, synced in batches).
      *   flush(state): on the subscriber's thread, never during a handler
      *     call, before the host persists a new position for it (at most
-     *     every 50 ms while it advances) and once when it stops (before the
+     *     once a second while it advances, instead of every 50 ms for a
+     *     subscriber without a flush) and once when it stops (before the
      *     final checkpoint). It must make durable the effects of every
      *     event its handler has accepted so far. CHATD_OK lets the host
      *     persist the position of the last accepted event; any other

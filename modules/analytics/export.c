@@ -29,6 +29,10 @@
 #define STAGING ".staging"
 #define PATH_MAX_AN 4096
 #define CHUNK (64 * 1024)
+/* Records are buffered per part and written with one write() when this
+ * much is waiting, or at the flush: a write() per record cost more than
+ * the record itself. */
+#define PART_BUF_MAX (64 * 1024)
 
 struct part {
     char family[AN_FAMILY_MAX];
@@ -36,8 +40,11 @@ struct part {
     uint64_t first, last;
     char file[AN_FAMILY_MAX + 64]; /* name in .staging */
     int fd;
-    off_t len, synced;
-    bool due; /* seal at the next flush */
+    off_t len;     /* appended: in the file or in `out` */
+    off_t written; /* in the file */
+    off_t synced;
+    struct an_buf out; /* appended, not yet written */
+    bool due;          /* seal at the next flush */
 };
 
 struct exporter {
@@ -53,6 +60,7 @@ struct exporter {
     int64_t max_hour; /* latest event hour seen */
     struct part *parts;
     size_t nparts, cap;
+    struct an_buf rec; /* the record being made */
 };
 
 #define LOG(ex, lvl, ...) (ex)->host->log((ex)->mod, (lvl), __VA_ARGS__)
@@ -280,6 +288,7 @@ static void part_drop(struct exporter *ex, size_t i)
 {
     if (ex->parts[i].fd >= 0)
         close(ex->parts[i].fd);
+    an_buf_free(&ex->parts[i].out);
     ex->parts[i] = ex->parts[--ex->nparts];
 }
 
@@ -361,21 +370,48 @@ fail:
     return CHATD_EIO;
 }
 
-/* Syncs every staging file, then the MANIFEST. */
+/* Writes the part's buffered records to its staging file. If that fails
+ * the file is cut back to what it held and the records stay buffered. */
+static int drain(struct exporter *ex, struct part *p)
+{
+    char path[PATH_MAX_AN];
+    int err;
+
+    if (p->out.len == 0)
+        return CHATD_OK;
+    if (write_all(p->fd, p->out.p, p->out.len) != 0) {
+        err = errno;
+        staging_path(ex, p, path);
+        if (ftruncate(p->fd, p->written) != 0)
+            return broken(ex, "cutting back", path);
+        LOG(ex, CHATD_LOG_ERROR, "cannot append to %s (%s); retrying", path,
+            strerror(err));
+        ex->host->metric_add(ex->m.errors, 1);
+        return CHATD_EIO;
+    }
+    p->written += (off_t)p->out.len;
+    p->out.len = 0;
+    return CHATD_OK;
+}
+
+/* Writes and syncs every staging file, then the MANIFEST. */
 static int sync_all(struct exporter *ex)
 {
     char path[PATH_MAX_AN];
     bool changed = ex->hi != ex->covered;
+    int rc;
 
     for (size_t i = 0; i < ex->nparts; i++) {
         struct part *p = &ex->parts[i];
-        if (p->len == p->synced)
+        if ((rc = drain(ex, p)) != CHATD_OK)
+            return rc;
+        if (p->written == p->synced)
             continue;
         if (fdatasync(p->fd) != 0) {
             staging_path(ex, p, path);
             return broken(ex, "syncing", path);
         }
-        p->synced = p->len;
+        p->synced = p->written;
         changed = true;
     }
     return changed ? write_manifest(ex, ex->hi) : CHATD_OK;
@@ -483,7 +519,7 @@ static int recover_one(struct exporter *ex, const char *file,
     *p = tmp;
     fmt(p->file, sizeof(p->file), "%s", file);
     p->fd = fd;
-    p->len = p->synced = e->len;
+    p->len = p->written = p->synced = e->len;
     p->due = true; /* from before the restart: sealed at the next flush */
     if (p->hour > ex->max_hour)
         ex->max_hour = p->hour;
@@ -596,8 +632,7 @@ int exp_handle(struct exporter *ex, const struct chatd_event *ev)
 {
     char family[AN_FAMILY_MAX];
     struct part *p;
-    char *line = NULL;
-    size_t len = 0;
+    struct an_buf *rec = &ex->rec;
     int64_t hour = an_hour_of(ev->time_ms);
     int rc = exp_open(ex);
 
@@ -607,7 +642,8 @@ int exp_handle(struct exporter *ex, const struct chatd_event *ev)
         ex->host->metric_add(ex->m.duplicates, 1);
         return CHATD_OK;
     }
-    rc = an_family(ev->type, family) ? an_flatten(ev, &line, &len)
+    rec->len = 0;
+    rc = an_family(ev->type, family) ? an_record(ev, rec, NULL)
                                      : CHATD_EINVAL;
     if (rc == CHATD_EINVAL) { /* cannot happen for a valid log: say so */
         LOG(ex, CHATD_LOG_ERROR, "event %" PRIu64 " (%s) has no valid "
@@ -619,23 +655,16 @@ int exp_handle(struct exporter *ex, const struct chatd_event *ev)
     if (rc != CHATD_OK)
         return rc;
     p = part_for(ex, family, hour, ev->seq);
-    if (p == NULL) {
-        free(line);
+    if (p == NULL)
         return CHATD_EIO;
-    }
-    if (write_all(p->fd, line, len) != 0) {
-        char path[PATH_MAX_AN];
-        free(line);
-        staging_path(ex, p, path);
-        if (ftruncate(p->fd, p->len) != 0)
-            return broken(ex, "cutting back", path);
-        LOG(ex, CHATD_LOG_ERROR, "cannot append to %s (%s); retrying", path,
-            strerror(errno));
-        ex->host->metric_add(ex->m.errors, 1);
-        return CHATD_EIO;
-    }
-    free(line);
-    p->len += (off_t)len;
+    if (p->out.len > 0 && p->out.len + rec->len > PART_BUF_MAX &&
+        (rc = drain(ex, p)) != CHATD_OK)
+        return rc;
+    if (an_buf_reserve(&p->out, rec->len) != CHATD_OK)
+        return CHATD_ENOMEM;
+    memcpy(p->out.p + p->out.len, rec->p, rec->len);
+    p->out.len += rec->len;
+    p->len += (off_t)rec->len;
     p->last = ev->seq;
     ex->hi = ev->seq;
     if (p->len >= ex->max_bytes)
@@ -700,6 +729,7 @@ void exp_free(struct exporter *ex)
     }
     while (ex->nparts > 0)
         part_drop(ex, ex->nparts - 1);
+    an_buf_free(&ex->rec);
     free(ex->parts);
     free(ex->root);
     free(ex);

@@ -220,15 +220,11 @@ static int flatten_into(json_t *rec, char *prefix, size_t plen,
     return put(rec, prefix, json_incref(v));
 }
 
-int an_flatten(const struct chatd_event *ev, char **out, size_t *len)
+void an_time_format(int64_t time_ms, char out[AN_TIME_LEN])
 {
-    char time[32], prefix[1024] = "data";
-    json_t *data = json_loadb(ev->data, ev->data_len, 0, NULL);
-    json_t *rec = json_object();
-    int64_t s = ev->time_ms / 1000, ms = ev->time_ms % 1000;
-    int64_t day = an_day_of(ev->time_ms), y, sod;
+    int64_t s = time_ms / 1000, ms = time_ms % 1000;
+    int64_t day = an_day_of(time_ms), y, sod;
     unsigned mo, d;
-    int rc = CHATD_EINVAL;
 
     if (ms < 0) {
         ms += 1000;
@@ -236,9 +232,19 @@ int an_flatten(const struct chatd_event *ev, char **out, size_t *len)
     }
     sod = s - day * 86400;
     civil(day, &y, &mo, &d);
-    snprintf(time, sizeof(time), "%04" PRId64 "-%02u-%02uT%02u:%02u:%02u."
+    snprintf(out, AN_TIME_LEN, "%04" PRId64 "-%02u-%02uT%02u:%02u:%02u."
              "%03uZ", y, mo, d, (unsigned)(sod / 3600),
              (unsigned)(sod / 60 % 60), (unsigned)(sod % 60), (unsigned)ms);
+}
+
+int an_flatten(const struct chatd_event *ev, char **out, size_t *len)
+{
+    char time[AN_TIME_LEN], prefix[1024] = "data";
+    json_t *data = json_loadb(ev->data, ev->data_len, 0, NULL);
+    json_t *rec = json_object();
+    int rc = CHATD_EINVAL;
+
+    an_time_format(ev->time_ms, time);
     if (rec == NULL) {
         rc = CHATD_ENOMEM;
         goto out;

@@ -42,9 +42,33 @@ void an_partition(int64_t hour, char out[AN_PARTITION_MAX]);
 void an_part_name(uint64_t first, uint64_t last,
                   char out[AN_PART_NAME_MAX]);
 /* The flat record of `ev` as one line of JSON text ending in '\n',
- * malloc()ed into *out (*len bytes, NUL-terminated). CHATD_EINVAL if
- * ev->data is not a JSON object, CHATD_ENOMEM. */
+ * malloc()ed into *out (*len bytes, NUL-terminated), built with jansson:
+ * the reference for an_record. CHATD_EINVAL if ev->data is not a JSON
+ * object, CHATD_ENOMEM. */
 int an_flatten(const struct chatd_event *ev, char **out, size_t *len);
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC) of a time in ms; years 0..9999. */
+#define AN_TIME_LEN 32
+void an_time_format(int64_t time_ms, char out[AN_TIME_LEN]);
+
+/* A growable byte buffer (zero-initialised is empty). */
+struct an_buf {
+    char *p;
+    size_t len, cap;
+};
+/* Room for `more` bytes (and one more) after len. CHATD_ENOMEM. */
+int an_buf_reserve(struct an_buf *b, size_t more);
+void an_buf_free(struct an_buf *b);
+
+/* Appends the flat record of `ev` to `out`: the same bytes as an_flatten,
+ * from a scan that copies data already in the form jansson would print
+ * (most events: modules dump with jansson) and from an_flatten for the
+ * rest. *scanned (may be NULL): whether the scan did it. Same errors as
+ * an_flatten; on error `out` is as it was. */
+int an_record(const struct chatd_event *ev, struct an_buf *out,
+              bool *scanned);
+/* The scan alone: CHATD_OK, CHATD_ENOMEM, or 1 when the event needs the
+ * parse. For tests. */
+int an_record_scan(const struct chatd_event *ev, struct an_buf *out);
 
 /* Days since the epoch <-> "YYYY-MM-DD" (proleptic Gregorian, UTC). */
 void an_date_format(int64_t day, char out[AN_DATE_LEN]);

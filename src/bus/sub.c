@@ -16,7 +16,9 @@
  * A handler that only buffers (the analytics exporter appends to files
  * it does not sync per event) gives a flush hook: the runner calls it on
  * its own thread before it queues a checkpoint and when it stops, and
- * persists nothing the hook has not made durable.
+ * persists nothing the hook has not made durable. The owner of such a
+ * runner usually asks for a longer interval (sub_spec.persist_every_ms):
+ * each flush costs device syncs of its own.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -55,7 +57,9 @@ struct sub_runner {
 
     _Atomic uint64_t position, persisted;
     uint64_t last_persist_ns; /* runner thread only */
-    uint64_t persist_wait_ns; /* PERSIST_EVERY_NS, longer while flush fails */
+    uint64_t persist_every_ns; /* spec's, or PERSIST_EVERY_NS */
+    uint64_t persist_wait_ns; /* persist_every_ns, longer while flush
+                                 fails */
     uint64_t final_pos;       /* set by the thread as it exits: what stop
                                  may persist (flushed) */
     struct commit_job persist_job;
@@ -120,14 +124,14 @@ static void persist_async(struct sub_runner *r)
     pthread_mutex_unlock(&r->mu);
 
     r->last_persist_ns = core_mono_ns();
-    if (!flushed(r, pos)) { /* again later: 100 ms, doubling up to 10 s */
+    if (!flushed(r, pos)) { /* again later: twice as long, up to 10 s */
         r->persist_wait_ns = r->persist_wait_ns * 2 >
                                      (uint64_t)BACKOFF_MAX_MS * 1000000u
                                  ? (uint64_t)BACKOFF_MAX_MS * 1000000u
                                  : r->persist_wait_ns * 2;
         return;
     }
-    r->persist_wait_ns = PERSIST_EVERY_NS;
+    r->persist_wait_ns = r->persist_every_ns;
     pthread_mutex_lock(&r->mu);
     r->persist_busy = true;
     r->persist_val = pos;
@@ -181,7 +185,7 @@ static void wait_for_work(struct sub_runner *r)
     uint64_t wait_ns = IDLE_POLL_NS;
 
     if (atomic_load(&r->position) > atomic_load(&r->persisted))
-        wait_ns = PERSIST_EVERY_NS; /* come back to save the position */
+        wait_ns = r->persist_wait_ns; /* come back to save the position */
     struct timespec until = deadline_after(wait_ns);
 
     pthread_mutex_lock(&r->mu);
@@ -346,7 +350,10 @@ static int runner_new(struct sub_runner **out, struct evlog *log,
     r->commit = c;
     r->handle = spec->handle;
     r->flush = spec->flush;
-    r->persist_wait_ns = PERSIST_EVERY_NS;
+    r->persist_every_ns = spec->persist_every_ms
+                              ? (uint64_t)spec->persist_every_ms * 1000000u
+                              : PERSIST_EVERY_NS;
+    r->persist_wait_ns = r->persist_every_ns;
     r->ctx = spec->ctx;
     r->persist_job = (struct commit_job){.run = persist_run,
                                          .done = persist_done, .arg = r};

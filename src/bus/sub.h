@@ -3,7 +3,7 @@
  * checkpoint. Each runner owns one thread that reads the log from its
  * checkpoint, hands events to the handler in order, and persists its
  * position ("ckpt:<name>" in meta) through the commit writer at most every
- * 50 ms while it advances. Delivery is at least once: after a crash the
+ * 50 ms (or its spec's interval) while it advances. Delivery is at least once: after a crash the
  * events after the last persisted position are handled again.
  */
 #ifndef BUS_SUB_H
@@ -28,9 +28,14 @@ struct sub_spec {
      * persisted (so it covers every event handled so far) and once more
      * when the thread stops: CHATD_OK lets the position be persisted;
      * anything else keeps the previous one (logged), so the events after it
-     * are handled again after a restart. Retried after 100 ms, doubling up
-     * to 10 s while it fails; the handler keeps running meanwhile. */
+     * are handled again after a restart. Retried after twice the
+     * interval, doubling up to 10 s while it fails; the handler keeps
+     * running meanwhile. */
     int (*flush)(void *ctx);
+    /* Checkpoint at most this often while advancing; 0 = every 50 ms.
+     * Longer means fewer flushes and more events handled again after a
+     * crash. */
+    unsigned persist_every_ms;
     void *ctx;
 };
 

@@ -265,6 +265,14 @@ static int sub_flush_trampoline(void *ctx)
     return s->flush(s->owner->state);
 }
 
+/* A subscriber with a flush hook is checkpointed at most once a second:
+ * each flush costs device syncs of its own (the analytics exporter's: up
+ * to three), and at the default 20 a second they sat between the log's
+ * commit syncs and cost durable sends about a quarter of their throughput
+ * (docs/PERFORMANCE.md). After a crash its module gets up to a second of
+ * events again, which it drops by seq. */
+#define FLUSHED_PERSIST_EVERY_MS 1000
+
 static int start_subscribers(struct modhost *mh)
 {
     struct modhost_sub *s;
@@ -279,6 +287,8 @@ static int start_subscribers(struct modhost *mh)
                                  .handle = sub_trampoline,
                                  .flush = s->flush ? sub_flush_trampoline
                                                    : NULL,
+                                 .persist_every_ms =
+                                     s->flush ? FLUSHED_PERSIST_EVERY_MS : 0,
                                  .ctx = s};
         rc = sub_runner_start(&s->runner, mh->deps.log, mh->deps.commit,
                               &spec);

@@ -124,6 +124,36 @@ static void test_stats_keys(void **state)
                         "active_senders");
 }
 
+/* an_record gives exactly an_flatten's bytes and errors for `ev`; the
+ * scan's verdict goes to *scanned. The buffer starts non-empty, to check
+ * that a record is appended and a failure leaves it as it was. */
+static int record_matches(const struct chatd_event *ev, bool *scanned)
+{
+    struct an_buf b = {0};
+    char *line = NULL;
+    size_t len = 0;
+    int want = an_flatten(ev, &line, &len);
+
+    assert_int_equal(an_buf_reserve(&b, 3), CHATD_OK);
+    memcpy(b.p, "xyz", 3);
+    b.len = 3;
+    int got = an_record(ev, &b, scanned);
+    if (got != want)
+        fail_msg("data %.*s: an_record %d, an_flatten %d", (int)ev->data_len,
+                 ev->data, got, want);
+    if (want == CHATD_OK) {
+        if (b.len != 3 + len || memcmp(b.p + 3, line, len) != 0)
+            fail_msg("data %.*s:\n scan  %.*s\n parse %s", (int)ev->data_len,
+                     ev->data, (int)(b.len - 3), b.p + 3, line);
+    } else {
+        assert_int_equal(b.len, 3);
+    }
+    assert_memory_equal(b.p, "xyz", 3);
+    free(line);
+    an_buf_free(&b);
+    return got;
+}
+
 static void flat_is(const char *data, const char *want)
 {
     struct chatd_event ev = {.size = sizeof(ev), .seq = 42,
@@ -134,10 +164,13 @@ static void flat_is(const char *data, const char *want)
     char *line = NULL;
     size_t len = 0;
 
+    bool scanned;
+
     assert_int_equal(an_flatten(&ev, &line, &len), CHATD_OK);
     assert_int_equal(len, strlen(line));
     assert_string_equal(line, want);
     free(line);
+    assert_int_equal(record_matches(&ev, &scanned), CHATD_OK);
 }
 
 #define HEAD "{\"seq\":42,\"time\":\"2023-11-14T22:13:20.123Z\"," \
@@ -206,6 +239,177 @@ static void test_json_top_str(void **state)
     }
 }
 
+/* The scan takes the compact text modules write, and leaves to the parse
+ * what jansson would print differently; both give the same record. */
+static void test_record_scan_cases(void **state)
+{
+    static const struct {
+        const char *data;
+        bool scanned;
+    } cases[] = {
+        {"{\"room\":\"r_1\",\"id\":\"m_1\",\"seq\":7,\"sender\":\"u_1\","
+         "\"text\":\"hi \\\"you\\\"\\n\\t\\\\ \\u001F \xea\xb0\x80\"}", true},
+        {"{\"a\":{\"b\":{\"c\":-9223372036854775808}},\"d\":[1,[2,\"x\"],[]],"
+         "\"e\":{},\"f\":false,\"g\":null,\"h\":9223372036854775807}", true},
+        {"{}", true},
+        {"{\"k\":\"\\u007F\"}", false},       /* jansson writes it raw */
+        {"{\"k\":\"\\u001f\"}", false},       /* lower-case hex */
+        {"{\"k\":\"\\u000A\"}", false},       /* jansson writes \n */
+        {"{\"k\":\"\\/\"}", false},           /* an escape it never writes */
+        {"{\"k\":\"\\u0000\"}", false},       /* refused by the parse */
+        {"{\"k\":1.5}", false},                 /* reals are reprinted */
+        {"{\"k\":1e3}", false},
+        {"{\"k\":-0}", false},
+        {"{\"k\":01}", false},                  /* invalid */
+        {"{\"k\":9223372036854775808}", false}, /* too big: refused */
+        {"{\"k\": 1}", false},                  /* not compact */
+        {" {\"k\":1}", false},
+        {"{\"k\":1} ", false},
+        {"{\"k\":1}x", false},
+        {"{\"k\":1,\"k\":2}", false},           /* duplicate */
+        {"{\"a.b\":1,\"a\":{\"b\":2}}", false}, /* same flat key */
+        {"{\"a.b\":1,\"a\":{\"c\":2}}", true},
+        {"{\"k\\u0041\":1}", false},            /* escaped key */
+        {"{\"k\":[{\"x\":1}]}", false},         /* object in an array */
+        {"{\"k\":tru}", false},
+        {"{\"k\":truex}", false},
+        {"{\"k\":\"\xc0\xaf\"}", false},        /* overlong UTF-8 */
+        {"{\"k\":\"\xed\xa0\x80\"}", false},    /* a surrogate */
+        {"{\"k\":\"\x01\"}", false},            /* raw control character */
+        {"{\"k\":\"abc}", false},
+        {"{\"k\":{\"j\":1}", false},
+        {"{\"k\":{", false},
+        {"{\"k\":[1,2", false},
+        {"{\"k\"", false},
+        {"{", false},
+        {"[1]", false},
+        {"{\"k\":[1,]}", false},
+    };
+    struct chatd_event ev = {.size = sizeof(ev), .seq = 9, .time_ms = -1,
+                             .type = "chat.x", .v = 4000000000u,
+                             .stream = "room:\"q\"\x01\x1f\xc3\xa9",
+                             .stream_ver = 2, .correlation_id = NULL,
+                             .actor = "user:u_1"};
+    bool scanned;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ev.data = cases[i].data;
+        ev.data_len = strlen(cases[i].data);
+        record_matches(&ev, &scanned);
+        if (scanned != cases[i].scanned)
+            fail_msg("case %zu (%s): scanned %d, want %d", i, cases[i].data,
+                     scanned, cases[i].scanned);
+    }
+    /* envelope strings jansson refuses (invalid UTF-8): the parse's error */
+    ev.data = "{}";
+    ev.data_len = 2;
+    ev.actor = "user:\xff";
+    record_matches(&ev, &scanned);
+    assert_false(scanned);
+}
+
+/* Generated data: random objects dumped compact (the scan should take
+ * most), with escapes of every kind, indented, with ASCII escapes or
+ * escaped slashes (the parse then decides); records always equal. */
+static uint32_t rnd_state = 12345;
+
+static uint32_t rnd(uint32_t n)
+{
+    rnd_state = rnd_state * 1103515245u + 12345u;
+    return (rnd_state >> 8) % n;
+}
+
+static json_t *rnd_value(int depth, bool in_array);
+
+static json_t *rnd_string(void)
+{
+    static const char *const pieces[] = {"a", "b", ".", "\"", "\\", "/", "\n",
+                                         "\t", "\x01", "\x1f", "\x7f", " ",
+                                         "\xc3\xa9", "\xea\xb0\x80",
+                                         "\xf0\x9f\x98\x80", "\b", "\r"};
+    char buf[64] = "";
+    size_t n = rnd(6);
+
+    for (size_t i = 0; i < n; i++)
+        strcat(buf, pieces[rnd(sizeof(pieces) / sizeof(pieces[0]))]);
+    return json_string(buf);
+}
+
+static json_t *rnd_object(int depth)
+{
+    static const char *const keys[] = {"a", "b", "c", "a.b", "room",
+                                       "x.y.z", "\xc3\xa9", "k\"q"};
+    json_t *o = json_object();
+    size_t n = rnd(5);
+
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(o, keys[rnd(sizeof(keys) / sizeof(keys[0]))],
+                            rnd_value(depth + 1, false));
+    return o;
+}
+
+static json_t *rnd_value(int depth, bool in_array)
+{
+    static const json_int_t ints[] = {0, 1, -1, 42, INT64_MAX, INT64_MIN,
+                                      1000000007};
+    switch (rnd(depth > 3 ? 6 : 8)) {
+    case 0: return rnd_string();
+    case 1: return json_integer(ints[rnd(7)]);
+    case 2: return json_real(rnd(2) ? 1.5 : 100.0);
+    case 3: return json_true();
+    case 4: return json_null();
+    case 5: return rnd_string();
+    case 6: {
+        json_t *a = json_array();
+        size_t n = rnd(4);
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(a, rnd_value(depth + 1, true));
+        return a;
+    }
+    default:
+        return in_array && rnd(2) ? json_false() : rnd_object(depth);
+    }
+}
+
+static void test_record_scan_generated(void **state)
+{
+    static const size_t flags[] = {
+        JSON_COMPACT | JSON_PRESERVE_ORDER, JSON_COMPACT,
+        JSON_INDENT(1) | JSON_PRESERVE_ORDER,
+        JSON_COMPACT | JSON_ENSURE_ASCII, JSON_COMPACT | JSON_ESCAPE_SLASH};
+    struct chatd_event ev = {.size = sizeof(ev), .seq = 77,
+                             .time_ms = 1763800000000, .type = "chat.x",
+                             .v = 1, .stream = "room:r_1", .stream_ver = 5,
+                             .correlation_id = "c", .actor = "admin"};
+    size_t scanned_n = 0, compact_n = 0;
+    bool scanned;
+
+    (void)state;
+    for (int i = 0; i < 4000; i++) {
+        json_t *o = rnd_object(0);
+        size_t f = flags[rnd(5)];
+        char *text = json_dumps(o, f);
+        assert_non_null(text);
+        ev.data = text;
+        ev.data_len = strlen(text);
+        record_matches(&ev, &scanned);
+        if (f == (JSON_COMPACT | JSON_PRESERVE_ORDER)) {
+            compact_n++;
+            scanned_n += scanned;
+        } else if (f & (JSON_ENSURE_ASCII | JSON_ESCAPE_SLASH)) {
+            /* only if nothing needed those escapes */
+        } else if (json_object_size(o) > 0 && !(f & JSON_COMPACT)) {
+            assert_false(scanned); /* indented */
+        }
+        free(text);
+        json_decref(o);
+    }
+    /* most compact dumps go through the scan (the rest: reals, objects in
+     * arrays, flat keys that collide) */
+    assert_true(scanned_n * 2 > compact_n);
+}
+
 static void test_flatten(void **state)
 {
     (void)state;
@@ -240,6 +444,8 @@ int main(void)
         cmocka_unit_test(test_dates),
         cmocka_unit_test(test_stats_keys),
         cmocka_unit_test(test_flatten),
+        cmocka_unit_test(test_record_scan_cases),
+        cmocka_unit_test(test_record_scan_generated),
         cmocka_unit_test(test_json_top_str),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -186,16 +186,23 @@ static struct sub_runner *start(struct fx *f, const char *name,
     return run;
 }
 
-static struct sub_runner *start_hooked(struct fx *f, const char *name,
-                                       struct rec *r)
+static struct sub_runner *start_hooked_every(struct fx *f, const char *name,
+                                             struct rec *r, unsigned every_ms)
 {
     struct sub_spec spec = {.name = name, .handle = rec_handle,
-                            .flush = rec_flush, .ctx = r};
+                            .flush = rec_flush, .ctx = r,
+                            .persist_every_ms = every_ms};
     struct sub_runner *run = NULL;
 
     assert_int_equal(sub_runner_start(&run, f->log, f->c, &spec), CHATD_OK);
     atomic_store(&f->runner, run);
     return run;
+}
+
+static struct sub_runner *start_hooked(struct fx *f, const char *name,
+                                       struct rec *r)
+{
+    return start_hooked_every(f, name, r, 0);
 }
 
 static void stop(struct fx *f, struct sub_runner *run)
@@ -452,6 +459,41 @@ static void test_flush_failure_keeps_checkpoint(void **state)
     rec_free(r);
 }
 
+/* A longer interval means fewer flushes and checkpoints: over ~1 s of
+ * steady appends a 400 ms runner flushes about 3 times where the 50 ms
+ * default flushes about 20 (the same loop for both, in one test). */
+static void test_persist_interval(void **state)
+{
+    struct fx *f = *state;
+    struct rec *slow = rec_new(), *fast = rec_new();
+    struct sub_runner *rs = start_hooked_every(f, "t.slow", slow, 400);
+    struct sub_runner *rf = start_hooked_every(f, "t.fast", fast, 0);
+
+    for (int i = 0; i < 50; i++) {
+        append_n(f, plain, 1, 2);
+        usleep(20 * 1000);
+    }
+    assert_true(wait_pos(rs, 100, false));
+    assert_true(wait_pos(rf, 100, false));
+    pthread_mutex_lock(&slow->mu);
+    int nslow = slow->flushes;
+    pthread_mutex_unlock(&slow->mu);
+    pthread_mutex_lock(&fast->mu);
+    int nfast = fast->flushes;
+    pthread_mutex_unlock(&fast->mu);
+    assert_true(nslow >= 1 && nslow <= 5);
+    assert_true(nfast >= 8);
+    /* each checkpoint still covers only what was flushed */
+    assert_true(stored_ckpt(f, "t.slow") <= slow->flushed_seq);
+    atomic_store(&f->runner, NULL);
+    sub_runner_stop(rs);
+    sub_runner_stop(rf);
+    assert_int_equal(stored_ckpt(f, "t.slow"), 100);
+    assert_int_equal(stored_ckpt(f, "t.fast"), 100);
+    rec_free(slow);
+    rec_free(fast);
+}
+
 static void test_bad_args(void **state)
 {
     struct fx *f = *state;
@@ -484,6 +526,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_failure_keeps_checkpoint,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_persist_interval, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_bad_args, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
