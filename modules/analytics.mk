@@ -3,7 +3,8 @@
 # (modules/analytics/README.md). In the default module list: it loads
 # whenever it is in module_dir. Needs host ABI 1.3 (subscriber_hooks).
 
-ANALYTICS_FLAT = modules/analytics/flat.h modules/analytics/flat.c
+ANALYTICS_FLAT = modules/analytics/flat.h modules/analytics/flat.c \
+	modules/analytics/record.c
 
 pkglib_LTLIBRARIES += modules/analytics/analytics.la
 modules_analytics_analytics_la_SOURCES = $(ANALYTICS_FLAT) \
