@@ -20,6 +20,7 @@ struct an {
     bool export_on;
     const char *export_dir;
     int64_t object_max_bytes;
+    int64_t gzip_level;
     /* stores */
     struct chatd_store *daily;
     /* Writer thread: what the write transaction in progress added to each

@@ -36,6 +36,8 @@ static int register_config(struct an *a)
         {.key = "object_max_bytes", .type = CHATD_CONFIG_INT,
          .def_int = 64 << 20, .min = 1024, .max = (int64_t)1 << 30,
          .target = &a->object_max_bytes},
+        {.key = "gzip_level", .type = CHATD_CONFIG_INT, .def_int = 3,
+         .min = 1, .max = 9, .target = &a->gzip_level},
         {.key = NULL},
     };
 
@@ -79,7 +81,8 @@ static int register_export(struct an *a)
 {
     struct chatd_subscriber s = export_sub;
     struct exp_config cfg = {.root = a->export_dir,
-                             .object_max_bytes = a->object_max_bytes};
+                             .object_max_bytes = a->object_max_bytes,
+                             .gzip_level = (int)a->gzip_level};
     int rc;
 
     if (!a->export_on)

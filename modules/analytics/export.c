@@ -54,6 +54,7 @@ struct exporter {
     char *root;
     char staging[PATH_MAX_AN];
     int64_t max_bytes;
+    int gzip_level;
     bool opened, broken;
     uint64_t hi;      /* highest seq written to a staging file */
     uint64_t covered; /* highest seq the MANIFEST covers */
@@ -321,7 +322,7 @@ static int seal(struct exporter *ex, struct part *p)
     if (mkdir_p(dir) != 0)
         goto fail;
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8,
+    if (fd < 0 || deflateInit2(&z, ex->gzip_level, Z_DEFLATED, 15 + 16, 8,
                                Z_DEFAULT_STRATEGY) != Z_OK)
         goto fail;
     do {
@@ -707,6 +708,9 @@ int exp_new(struct exporter **out, struct chatd_module *mod,
     ex->host = host;
     ex->m = *m;
     ex->max_bytes = cfg->object_max_bytes;
+    ex->gzip_level = cfg->gzip_level >= 1 && cfg->gzip_level <= 9
+                         ? cfg->gzip_level
+                         : 3;
     ex->max_hour = INT64_MIN;
     if (cfg->root != NULL && cfg->root[0] != '\0' &&
         (ex->root = strdup(cfg->root)) == NULL) {

@@ -40,6 +40,7 @@ struct exp_metrics {
 struct exp_config {
     const char *root;         /* the export directory; copied */
     int64_t object_max_bytes; /* uncompressed NDJSON per object */
+    int gzip_level;           /* zlib's 1 (fast) to 9 (small); 0 = 3 */
 };
 
 /* Makes the exporter; nothing touches the disk before the first call of

@@ -170,6 +170,18 @@ static void test_registration(void **state)
     assert_int_not_equal(fake_host_init(&fh, chatd_module_info(), tiny),
                          CHATD_OK);
     fake_host_free(fh);
+
+    const char *const levels[] = {"0", "10", "fast"};
+    for (size_t i = 0; i < 3; i++) {
+        const struct fake_setting lvl[] = {{"gzip_level", levels[i]},
+                                           {NULL, NULL}};
+        assert_int_not_equal(fake_host_init(&fh, chatd_module_info(), lvl),
+                             CHATD_OK);
+        fake_host_free(fh);
+    }
+    const struct fake_setting ok[] = {{"gzip_level", "9"}, {NULL, NULL}};
+    assert_int_equal(fake_host_init(&fh, chatd_module_info(), ok), CHATD_OK);
+    fake_host_free(fh);
 }
 
 static void get(struct fake_host *fh, const char *path, unsigned status,
@@ -314,10 +326,12 @@ static const char *mini_data_dir(struct chatd_module *mod)
     return mini_g.dir;
 }
 
-static struct exporter *mini_exporter(const char *dir, int64_t max_bytes)
+static struct exporter *mini_exporter_level(const char *dir,
+                                           int64_t max_bytes, int level)
 {
     struct exp_metrics m = {0};
-    struct exp_config cfg = {.root = NULL, .object_max_bytes = max_bytes};
+    struct exp_config cfg = {.root = NULL, .object_max_bytes = max_bytes,
+                             .gzip_level = level};
     struct exporter *ex;
 
     mini_g.host.log = mini_log;
@@ -327,6 +341,11 @@ static struct exporter *mini_exporter(const char *dir, int64_t max_bytes)
     snprintf(mini_g.dir, sizeof(mini_g.dir), "%s", dir);
     assert_int_equal(exp_new(&ex, NULL, &mini_g.host, &cfg, &m), CHATD_OK);
     return ex;
+}
+
+static struct exporter *mini_exporter(const char *dir, int64_t max_bytes)
+{
+    return mini_exporter_level(dir, max_bytes, 0);
 }
 
 /* 20 events per hour, starting at 2026-11-22T19:00:00Z. */
@@ -375,6 +394,68 @@ static void test_hours_and_size_limit(void **state)
     /* 5 hours x 3 families at least, and more for the 1 KiB limit */
     assert_true(rd.objects > 15);
     testdir_remove(dir);
+}
+
+/* The size of the one object under root (the test makes one). */
+static off_t object_size(const char *root)
+{
+    char cmd[4400], out[64] = "";
+    FILE *p;
+
+    snprintf(cmd, sizeof(cmd), "find '%s' -name 'part-*.ndjson.gz' "
+             "-printf '%%s\\n'", root);
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    assert_non_null(fgets(out, sizeof(out), p));
+    assert_null(fgets(cmd, sizeof(cmd), p)); /* only one */
+    pclose(p);
+    return (off_t)atoll(out);
+}
+
+/* analytics.gzip_level reaches zlib: the same records (one partition)
+ * make the same records at levels 1 and 9, and a smaller object at 9. */
+static void test_gzip_level(void **state)
+{
+    char *dir[2] = {testdir_make(), testdir_make()}, root[4200];
+    static const char *const words[] = {"listing", "price", "tomorrow",
+                                        "station", "ok", "still", "meet",
+                                        "available", "how", "much"};
+    off_t size[2];
+    int level[2] = {1, 9};
+
+    (void)state;
+    for (int i = 0; i < 2; i++) {
+        struct exporter *ex = mini_exporter_level(dir[i], 1 << 24, level[i]);
+        uint32_t r = 7;
+        for (uint64_t s = 1; s <= 3000; s++) {
+            char data[512], text[400] = "";
+            struct chatd_event e = {.size = sizeof(e), .seq = s,
+                                    .time_ms = time_of(1),
+                                    .type = "chat.message_posted", .v = 1,
+                                    .stream = "room:r_1", .stream_ver = s,
+                                    .actor = "user:u_1",
+                                    .correlation_id = ""};
+            for (int w = 0; w < 20; w++) {
+                r = r * 1103515245u + 12345u;
+                strcat(text, words[(r >> 16) % 10]);
+                strcat(text, " ");
+            }
+            snprintf(data, sizeof(data), "{\"n\":%" PRIu64 ",\"text\":\"%s\"}",
+                     s, text);
+            e.data = data;
+            e.data_len = strlen(data);
+            assert_int_equal(exp_handle(ex, &e), CHATD_OK);
+        }
+        exp_free(ex); /* seals */
+        snprintf(root, sizeof(root), "%s/export", dir[i]);
+        read_tree(root, NULL);
+        assert_exactly_once(1, 3000);
+        size[i] = object_size(root);
+    }
+    assert_true(size[1] < size[0]);
+    assert_int_equal(mini_g.errors, 0);
+    testdir_remove(dir[0]);
+    testdir_remove(dir[1]);
 }
 
 /* The child exports 1..n, flushing (the host's checkpoint) every
@@ -528,6 +609,7 @@ int main(void)
         cmocka_unit_test(test_daily_stats),
         cmocka_unit_test(test_export_through_the_module),
         cmocka_unit_test(test_hours_and_size_limit),
+        cmocka_unit_test(test_gzip_level),
         cmocka_unit_test(test_crash_exactly_once),
         cmocka_unit_test(test_crash_after_seal),
     };
