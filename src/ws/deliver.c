@@ -22,7 +22,14 @@
 #include "core/core.h"
 
 #define PUMP_CHUNK 64
-#define NOTIFY_BUDGET 4096 /* feed entries per notify callback */
+/* Feed entries per notify callback, before the loop takes other events
+ * (clients' frames, acks) and comes back. Each callback ends with one
+ * send(2) per connection it queued frames for, so a group commit split
+ * over several callbacks costs several sends per connection: with 10
+ * rooms x 100 members a commit holds ~9,000 entries, and 16,384 instead
+ * of 4,096 gave 4-6% more deliveries/s and a p50 of 39 instead of 54 ms
+ * (bench/ws saturation, back to back), p99 unchanged. */
+#define NOTIFY_BUDGET 16384
 
 int deliver_read_last_pos(struct ws_server *ws, const char *user,
                           uint64_t *out)
