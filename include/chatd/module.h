@@ -702,7 +702,11 @@ struct chatd_host {
      *     return keeps the previous checkpoint (logged) and is retried at
      *     the next one, so after a crash the events since the last
      *     successful flush are delivered again (drop them by ev->seq).
-     * The handler keeps running between flushes. NULL flush is allowed
+     * The host also calls flush about once a second while the subscriber
+     * is caught up and has nothing to checkpoint (a failure then is only
+     * logged), so work that waits for time rather than for events gets
+     * done on a quiet server. The handler keeps running between flushes.
+     * NULL flush is allowed
      * (same as no hooks). CHATD_ENOTFOUND for an unknown name,
      * CHATD_ESTATE outside init.
      */

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -55,6 +56,8 @@ struct exporter {
     char staging[PATH_MAX_AN];
     int64_t max_bytes;
     int gzip_level;
+    int64_t (*clock_ms)(void);
+    int64_t last_record_ms; /* wall clock at the last record */
     bool opened, broken;
     uint64_t hi;      /* highest seq written to a staging file */
     uint64_t covered; /* highest seq the MANIFEST covers */
@@ -677,7 +680,23 @@ int exp_handle(struct exporter *ex, const struct chatd_event *ev)
                 ex->parts[i].due = true;
     }
     ex->host->metric_add(ex->m.records, 1);
+    ex->last_record_ms = ex->clock_ms();
     return CHATD_OK;
+}
+
+/* Quiet for EXP_QUIET_MS: every partition of an hour that is over by the
+ * wall clock is due (one of the current hour stays open). A late event of
+ * such an hour, after a clock step back, starts a new part: another
+ * object in the same partition, still exactly once. */
+static void mark_quiet_hours_due(struct exporter *ex)
+{
+    int64_t now = ex->clock_ms(), hour = an_hour_of(now);
+
+    if (ex->nparts == 0 || now - ex->last_record_ms < EXP_QUIET_MS)
+        return;
+    for (size_t i = 0; i < ex->nparts; i++)
+        if (ex->parts[i].hour < hour)
+            ex->parts[i].due = true;
 }
 
 int exp_flush(struct exporter *ex)
@@ -686,14 +705,24 @@ int exp_flush(struct exporter *ex)
 
     if (rc == CHATD_OK)
         rc = sync_all(ex);
-    if (rc == CHATD_OK)
+    if (rc == CHATD_OK) {
+        mark_quiet_hours_due(ex);
         seal_due(ex, false);
+    }
     return rc;
 }
 
 uint64_t exp_covered(const struct exporter *ex)
 {
     return ex->covered;
+}
+
+static int64_t real_clock_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int exp_new(struct exporter **out, struct chatd_module *mod,
@@ -708,6 +737,7 @@ int exp_new(struct exporter **out, struct chatd_module *mod,
     ex->host = host;
     ex->m = *m;
     ex->max_bytes = cfg->object_max_bytes;
+    ex->clock_ms = cfg->clock_ms ? cfg->clock_ms : real_clock_ms;
     ex->gzip_level = cfg->gzip_level >= 1 && cfg->gzip_level <= 9
                          ? cfg->gzip_level
                          : 3;

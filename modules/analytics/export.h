@@ -41,7 +41,13 @@ struct exp_config {
     const char *root;         /* the export directory; copied */
     int64_t object_max_bytes; /* uncompressed NDJSON per object */
     int gzip_level;           /* zlib's 1 (fast) to 9 (small); 0 = 3 */
+    int64_t (*clock_ms)(void); /* wall clock; NULL = the real one (tests
+                                  give their own) */
 };
+/* With no record for this long, a flush also seals the partitions whose
+ * hour is over by the wall clock: a server that has gone quiet would
+ * otherwise keep its last hour in staging until the next event. */
+#define EXP_QUIET_MS (60 * 1000)
 
 /* Makes the exporter; nothing touches the disk before the first call of
  * exp_handle or exp_flush. */

@@ -18,7 +18,10 @@
  * its own thread before it queues a checkpoint and when it stops, and
  * persists nothing the hook has not made durable. The owner of such a
  * runner usually asks for a longer interval (sub_spec.persist_every_ms):
- * each flush costs device syncs of its own.
+ * each flush costs device syncs of its own. While the runner is idle the
+ * hook is also called once per interval, for buffered work that waits for
+ * time rather than events (the exporter seals an hour that is over on a
+ * server that has gone quiet).
  */
 #include <pthread.h>
 #include <signal.h>
@@ -57,6 +60,7 @@ struct sub_runner {
 
     _Atomic uint64_t position, persisted;
     uint64_t last_persist_ns; /* runner thread only */
+    uint64_t last_flush_ns;   /* runner thread only */
     uint64_t persist_every_ns; /* spec's, or PERSIST_EVERY_NS */
     uint64_t persist_wait_ns; /* persist_every_ns, longer while flush
                                  fails */
@@ -100,6 +104,7 @@ static bool flushed(struct sub_runner *r, uint64_t pos)
 
     if (!r->flush)
         return true;
+    r->last_flush_ns = core_mono_ns();
     rc = r->flush(r->ctx);
     if (rc != CHATD_OK)
         core_log(CORE_LOG_WARN, "bus",
@@ -108,6 +113,13 @@ static bool flushed(struct sub_runner *r, uint64_t pos)
                  (unsigned long long)pos, core_strerror(rc),
                  (unsigned long long)atomic_load(&r->persisted));
     return rc == CHATD_OK;
+}
+
+static uint64_t backoff(uint64_t wait_ns)
+{
+    return wait_ns * 2 > (uint64_t)BACKOFF_MAX_MS * 1000000u
+               ? (uint64_t)BACKOFF_MAX_MS * 1000000u
+               : wait_ns * 2;
 }
 
 /* Queues one checkpoint job unless one is in flight. Runner thread (the
@@ -125,10 +137,7 @@ static void persist_async(struct sub_runner *r)
 
     r->last_persist_ns = core_mono_ns();
     if (!flushed(r, pos)) { /* again later: twice as long, up to 10 s */
-        r->persist_wait_ns = r->persist_wait_ns * 2 >
-                                     (uint64_t)BACKOFF_MAX_MS * 1000000u
-                                 ? (uint64_t)BACKOFF_MAX_MS * 1000000u
-                                 : r->persist_wait_ns * 2;
+        r->persist_wait_ns = backoff(r->persist_wait_ns);
         return;
     }
     r->persist_wait_ns = r->persist_every_ns;
@@ -184,8 +193,9 @@ static void wait_for_work(struct sub_runner *r)
 {
     uint64_t wait_ns = IDLE_POLL_NS;
 
-    if (atomic_load(&r->position) > atomic_load(&r->persisted))
-        wait_ns = r->persist_wait_ns; /* come back to save the position */
+    if (atomic_load(&r->position) > atomic_load(&r->persisted) ||
+        (r->flush && r->persist_every_ns < wait_ns))
+        wait_ns = r->persist_wait_ns; /* come back to save or to flush */
     struct timespec until = deadline_after(wait_ns);
 
     pthread_mutex_lock(&r->mu);
@@ -194,6 +204,28 @@ static void wait_for_work(struct sub_runner *r)
            pthread_cond_timedwait(&r->cv, &r->mu, &until) == 0)
         ;
     pthread_mutex_unlock(&r->mu);
+}
+
+/* Caught up and nothing to persist: the flush hook once per interval
+ * anyway. No checkpoint waits on it, so a failure is only logged, and
+ * backs off like a failed flush before a checkpoint. */
+static void idle_flush(struct sub_runner *r)
+{
+    uint64_t now = core_mono_ns();
+    int rc;
+
+    if (!r->flush || now - r->last_flush_ns < r->persist_wait_ns ||
+        atomic_load(&r->position) > atomic_load(&r->persisted))
+        return;
+    r->last_flush_ns = now;
+    rc = r->flush(r->ctx);
+    if (rc == CHATD_OK) {
+        r->persist_wait_ns = r->persist_every_ns;
+        return;
+    }
+    core_log(CORE_LOG_WARN, "bus", "subscriber %s: flush while idle failed "
+             "(%s)", r->name, core_strerror(rc));
+    r->persist_wait_ns = backoff(r->persist_wait_ns);
 }
 
 static bool is_stopping(struct sub_runner *r)
@@ -271,6 +303,7 @@ static void *runner_main(void *arg)
         if (persist_due(r, core_mono_ns()))
             persist_async(r);
         if (evlog_last_seq(r->log) <= atomic_load(&r->position)) {
+            idle_flush(r);
             wait_for_work(r);
             continue;
         }

@@ -30,7 +30,9 @@ struct sub_spec {
      * anything else keeps the previous one (logged), so the events after it
      * are handled again after a restart. Retried after twice the
      * interval, doubling up to 10 s while it fails; the handler keeps
-     * running meanwhile. */
+     * running meanwhile. Also called about once per interval while the
+     * runner is caught up and has nothing to persist (failures then only
+     * logged), for buffered work that waits for time, not events. */
     int (*flush)(void *ctx);
     /* Checkpoint at most this often while advancing; 0 = every 50 ms.
      * Longer means fewer flushes and more events handled again after a

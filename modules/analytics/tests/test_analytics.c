@@ -326,12 +326,19 @@ static const char *mini_data_dir(struct chatd_module *mod)
     return mini_g.dir;
 }
 
+static int64_t fake_now_ms;
+
+static int64_t fake_clock(void)
+{
+    return fake_now_ms;
+}
+
 static struct exporter *mini_exporter_level(const char *dir,
                                            int64_t max_bytes, int level)
 {
     struct exp_metrics m = {0};
     struct exp_config cfg = {.root = NULL, .object_max_bytes = max_bytes,
-                             .gzip_level = level};
+                             .gzip_level = level, .clock_ms = fake_clock};
     struct exporter *ex;
 
     mini_g.host.log = mini_log;
@@ -393,6 +400,59 @@ static void test_hours_and_size_limit(void **state)
     assert_exactly_once(1, 100);
     /* 5 hours x 3 families at least, and more for the 1 KiB limit */
     assert_true(rd.objects > 15);
+    testdir_remove(dir);
+}
+
+static int objects_under(const char *dir)
+{
+    char root[4200];
+
+    snprintf(root, sizeof(root), "%s/export", dir);
+    read_tree(root, time_of);
+    return rd.objects;
+}
+
+/* A server that goes quiet: the last hour's partition is sealed by a
+ * flush once no record came for EXP_QUIET_MS and its hour is over by the
+ * wall clock, not only by the next event of a later hour. */
+static void test_quiet_hour_sealed(void **state)
+{
+    char *dir = testdir_make();
+    struct exporter *ex = mini_exporter(dir, 1 << 20);
+    int64_t hour_end = time_of(1) - time_of(1) % AN_MS_PER_HOUR +
+                       AN_MS_PER_HOUR;
+
+    (void)state;
+    for (uint64_t s = 1; s <= 10; s++) { /* one hour, 3 families */
+        fake_now_ms = time_of(s) + 5;
+        give(ex, s);
+    }
+    fake_now_ms = time_of(10) + EXP_QUIET_MS - 1; /* not quiet yet */
+    assert_int_equal(exp_flush(ex), CHATD_OK);
+    assert_int_equal(objects_under(dir), 0);
+    fake_now_ms = time_of(10) + EXP_QUIET_MS; /* quiet, hour not over */
+    assert_int_equal(exp_flush(ex), CHATD_OK);
+    assert_int_equal(objects_under(dir), 0);
+    fake_now_ms = hour_end; /* over: sealed */
+    assert_int_equal(exp_flush(ex), CHATD_OK);
+    assert_int_equal(objects_under(dir), 3);
+    assert_exactly_once(1, 10);
+    /* a late event of that hour (the clock stepped back) is still
+     * exported once, in a new object of the same partition */
+    fake_now_ms = hour_end + 1;
+    give(ex, 11);
+    struct chatd_event late = {.size = sizeof(late), .seq = 12,
+                               .time_ms = time_of(1), .type = "chat.x",
+                               .v = 1, .stream = "s", .stream_ver = 1,
+                               .actor = "admin", .correlation_id = "",
+                               .data = "{}", .data_len = 2};
+    assert_int_equal(exp_handle(ex, &late), CHATD_OK);
+    fake_now_ms = hour_end + 1 + EXP_QUIET_MS;
+    assert_int_equal(exp_flush(ex), CHATD_OK);
+    exp_free(ex);
+    assert_int_equal(mini_g.errors, 0);
+    (void)objects_under(dir);
+    assert_exactly_once(1, 12);
     testdir_remove(dir);
 }
 
@@ -610,6 +670,7 @@ int main(void)
         cmocka_unit_test(test_export_through_the_module),
         cmocka_unit_test(test_hours_and_size_limit),
         cmocka_unit_test(test_gzip_level),
+        cmocka_unit_test(test_quiet_hour_sealed),
         cmocka_unit_test(test_crash_exactly_once),
         cmocka_unit_test(test_crash_after_seal),
     };

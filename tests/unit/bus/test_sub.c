@@ -494,6 +494,38 @@ static void test_persist_interval(void **state)
     rec_free(fast);
 }
 
+/* Caught up with nothing to persist, a runner with a flush hook still
+ * calls it about once per interval; a failing one backs off. */
+static void test_flush_while_idle(void **state)
+{
+    struct fx *f = *state;
+    struct rec *r = rec_new();
+    struct sub_runner *run = start_hooked_every(f, "t.idle", r, 100);
+    int before, idle;
+
+    append_n(f, plain, 1, 5);
+    assert_true(wait_pos(run, 5, true));
+    pthread_mutex_lock(&r->mu);
+    before = r->flushes;
+    pthread_mutex_unlock(&r->mu);
+    usleep(750 * 1000);
+    pthread_mutex_lock(&r->mu);
+    idle = r->flushes - before;
+    r->flush_fails = true;
+    before = r->flushes;
+    pthread_mutex_unlock(&r->mu);
+    assert_true(idle >= 3 && idle <= 9); /* ~7 at 100 ms */
+    assert_int_equal(r->n, 5);           /* nothing handled again */
+    assert_int_equal(stored_ckpt(f, "t.idle"), 5);
+    usleep(750 * 1000);
+    pthread_mutex_lock(&r->mu);
+    idle = r->flushes - before;
+    pthread_mutex_unlock(&r->mu);
+    assert_true(idle >= 1 && idle <= 4); /* at ~100, ~300, ~700 ms */
+    stop(f, run);
+    rec_free(r);
+}
+
 static void test_bad_args(void **state)
 {
     struct fx *f = *state;
@@ -527,6 +559,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_flush_failure_keeps_checkpoint,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_persist_interval, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_flush_while_idle, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bad_args, setup, teardown),
     };
