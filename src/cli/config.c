@@ -4,6 +4,7 @@
 
 #include "cli/config.h"
 #include "core/core.h"
+#include "http/http.h"
 
 /* Keys of the file that belong to the host; everything else must be the
  * name of a loaded module (checked by the module host). */
@@ -13,7 +14,7 @@ static const char *const host_keys[] = {
 
 static const char *const http_keys[] = {"max_body", "max_connections",
                                         "connection_memory", "timeout_s",
-                                        "threads", NULL};
+                                        "threads", "cors_origins", NULL};
 
 int config_parse_listen(const char *s, char *addr, size_t addr_len,
                         uint16_t *port)
@@ -202,6 +203,42 @@ static int resolve_modules(struct config *cfg)
     return CHATD_OK;
 }
 
+/* http.cors_origins: an array of origins, or absent. */
+static int resolve_cors(struct config *cfg, const json_t *h)
+{
+    const json_t *a = h ? json_object_get(h, "cors_origins") : NULL;
+    size_t i, n;
+
+    if (a == NULL)
+        return CHATD_OK;
+    n = json_is_array(a) ? json_array_size(a) : 0;
+    for (i = 0; i < n; i++) {
+        const json_t *o = json_array_get(a, i);
+        if (!json_is_string(o) || !http_cors_origin_valid(json_string_value(o)))
+            break;
+    }
+    if (!json_is_array(a) || i < n) {
+        core_log(CORE_LOG_ERROR, "config",
+                 "http.cors_origins: expected an array of origins as "
+                 "browsers send them (\"https://app.example.com\", "
+                 "\"http://localhost:3000\": scheme, lower-case host, "
+                 "optional port, no path), or [\"*\"] alone");
+        return CHATD_EINVAL;
+    }
+    for (i = 0; n > 1 && i < n; i++)
+        if (strcmp(json_string_value(json_array_get(a, i)), "*") == 0) {
+            core_log(CORE_LOG_ERROR, "config",
+                     "http.cors_origins: \"*\" must be the only entry");
+            return CHATD_EINVAL;
+        }
+    cfg->cors_origins = calloc(n + 1, sizeof(*cfg->cors_origins));
+    if (cfg->cors_origins == NULL)
+        return CHATD_ENOMEM;
+    for (i = 0; i < n; i++) /* borrowed from cfg->root */
+        cfg->cors_origins[i] = json_string_value(json_array_get(a, i));
+    return CHATD_OK;
+}
+
 static int resolve_http(struct config *cfg)
 {
     const json_t *h = config_section(cfg, "http");
@@ -222,6 +259,8 @@ static int resolve_http(struct config *cfg)
                         &cfg->http_timeout_s);
     if (rc == CHATD_OK)
         rc = config_int(h, "http", "threads", 1, 1, 64, &cfg->http_threads);
+    if (rc == CHATD_OK)
+        rc = resolve_cors(cfg, h);
     if (rc == CHATD_OK)
         rc = config_int(cfg->root, "", "map_size_mb", 65536, 16, 1 << 24,
                         &cfg->map_size);
@@ -293,6 +332,8 @@ int config_load(struct config *cfg, const struct config_flags *flags)
 
 void config_free(struct config *cfg)
 {
+    free(cfg->cors_origins);
+    cfg->cors_origins = NULL;
     json_decref(cfg->modules);
     json_decref(cfg->root);
     cfg->modules = NULL;

@@ -36,6 +36,7 @@ struct config {
     int64_t connection_memory;
     int64_t http_timeout_s;
     int64_t http_threads;
+    const char **cors_origins; /* NULL-terminated, into root; NULL: none */
     /* commit */
     int64_t max_queue;
 };

@@ -196,7 +196,8 @@ static int open_http(struct server *s)
         .max_connections = (unsigned)s->cfg->max_connections,
         .connection_memory = (size_t)s->cfg->connection_memory,
         .timeout_s = (unsigned)s->cfg->http_timeout_s,
-        .threads = (unsigned)s->cfg->http_threads};
+        .threads = (unsigned)s->cfg->http_threads,
+        .cors_origins = s->cfg->cors_origins};
     struct http_deps deps = {.auth = modhost_authenticate,
                              .auth_ctx = s->mh,
                              .log = s->log,

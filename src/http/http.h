@@ -112,7 +112,15 @@ struct http_options {
     size_t connection_memory; /* MHD pool per connection; 0 = 8192 */
     unsigned timeout_s;  /* idle keep-alive timeout; 0 = default 60 */
     unsigned threads;    /* MHD polling threads; 0 or 1 = one */
+    /* Origins whose pages may read answers and open WebSockets
+     * ("https://app.example.com", or just "*"), NULL-terminated; NULL =
+     * no CORS. Copied. See http_cors_origin_valid. */
+    const char *const *cors_origins;
 };
+
+/* "*", or "http(s)://host[:port]" in lower case with no path: what a
+ * browser sends as Origin. */
+bool http_cors_origin_valid(const char *origin);
 
 /* Borrowed: every pointer must stay valid until http_close. */
 struct http_deps {

@@ -78,6 +78,8 @@ struct http_server {
     struct http_route **routes; /* read-only once started */
     size_t nroutes;
     size_t routes_cap;
+    char **cors;  /* http.cors_origins, owned; ["*"] for any */
+    size_t ncors;
     atomic_bool started;
     atomic_bool closing;
     atomic_bool ready;
@@ -136,6 +138,8 @@ struct chatd_req {
     bool body_unread;   /* an early answer: close after sending it */
     bool ctype_checked;
     struct http_principal who;
+    const char *cors_origin; /* the list's entry the Origin matched (lives
+                                as long as the server), or NULL */
     char request_id[HTTP_REQUEST_ID_MAX + 1];
     uint64_t start_ns;
 
@@ -178,6 +182,19 @@ const struct http_hdr *http_reply_header_find(const struct chatd_req *r,
 /* Appends to the body: CHATD_OK, CHATD_EFULL past max_body, CHATD_ENOMEM. */
 int http_req_body_append(struct chatd_req *r, const char *data, size_t len);
 
+/* --- cors.c --- */
+/* Copies the NULL-terminated list (none or NULL: no CORS). CHATD_EINVAL
+ * for an invalid origin or "*" beside others, CHATD_ENOMEM. */
+int http_cors_set(struct http_server *s, const char *const *origins);
+void http_cors_free(struct http_server *s);
+/* The list's entry that allows `origin` (may be NULL), or NULL. */
+const char *http_cors_match(const struct http_server *s, const char *origin);
+/* An OPTIONS preflight from an allowed origin: sets the 204 (or a 400 or
+ * 404 for the path) and returns true; false if it is not one. */
+bool http_cors_preflight(struct chatd_req *r, const char *asked_method);
+/* Vary, and for an allowed origin the Access-Control-* answer headers. */
+void http_cors_headers(const struct chatd_req *r, struct MHD_Response *resp);
+
 /* --- router.c --- */
 /* Exactly one of fn (a handler) and up (an upgrade) is set. */
 int http_router_add(struct http_server *s, const char *method,
@@ -189,6 +206,9 @@ void http_router_free(struct http_server *s);
  * and r->route_label and returns true, or sets an error reply (400, 404,
  * 405 with Allow, 500 on ENOMEM) and returns false. */
 bool http_router_resolve(struct chatd_req *r);
+/* For a CORS preflight: the methods the path's routes answer ("GET, POST")
+ * into allow, r->route_label set; or false with a reply set (400, 404). */
+bool http_router_methods(struct chatd_req *r, char *allow, size_t cap);
 /* Percent-decodes in place; false on a bad escape or a decoded NUL. */
 bool http_url_decode(char *s, bool plus_is_space);
 /* Adds one decoded query argument (copies); false on a bad escape,

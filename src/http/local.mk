@@ -2,7 +2,7 @@
 src_libchatd_a_SOURCES += src/http/http.h src/http/internal.h \
 	src/http/server.c src/http/router.c src/http/req.c src/http/auth.c \
 	src/http/errors.c src/http/upgrade.c src/http/dispatch.c \
-	src/http/builtin.c src/http/stats.c
+	src/http/builtin.c src/http/stats.c src/http/cors.c
 
 check_PROGRAMS += tests/unit/http/test_http
 TESTS += tests/unit/http/test_http

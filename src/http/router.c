@@ -272,23 +272,34 @@ static void reply_405(struct chatd_req *r, const char *allow)
     http_reply_header(r, "Allow", allow);
 }
 
-/* No route for the method: 405 with the methods that do match the path
- * (Allow), or 404. Only on a miss, so a hit costs one pass. */
-static void reply_miss(struct chatd_req *r)
+/* The methods of the routes that match the path ("GET, POST"), and the
+ * best of those routes (NULL if none). */
+static const struct http_route *path_methods(const struct chatd_req *r,
+                                             char *allow, size_t cap)
 {
     const struct http_server *s = r->srv;
-    const struct http_route *other = NULL, *rt;
-    char allow[128] = "";
+    const struct http_route *best = NULL, *rt;
     size_t i;
 
+    allow[0] = '\0';
     for (i = 0; i < s->nroutes; i++) {
         rt = s->routes[i];
         if (!route_matches(rt, r))
             continue;
-        if (other == NULL || rt->rank > other->rank)
-            other = rt;
-        allow_add(allow, sizeof(allow), rt->method);
+        if (best == NULL || rt->rank > best->rank)
+            best = rt;
+        allow_add(allow, cap, rt->method);
     }
+    return best;
+}
+
+/* No route for the method: 405 with the methods that do match the path
+ * (Allow), or 404. Only on a miss, so a hit costs one pass. */
+static void reply_miss(struct chatd_req *r)
+{
+    char allow[128];
+    const struct http_route *other = path_methods(r, allow, sizeof(allow));
+
     if (other != NULL) {
         r->route_label = other->pattern;
         reply_405(r, allow);
@@ -319,6 +330,21 @@ bool http_router_resolve(struct chatd_req *r)
     }
     reply_miss(r);
     return false;
+}
+
+bool http_router_methods(struct chatd_req *r, char *allow, size_t cap)
+{
+    const struct http_route *best;
+
+    if (!path_split(r))
+        return false;
+    best = path_methods(r, allow, cap);
+    if (best == NULL) {
+        http_reply_error(r, 404, "not_found", "no such path");
+        return false;
+    }
+    r->route_label = best->pattern;
+    return true;
 }
 
 bool http_router_add_arg(struct chatd_req *r, const char *key,

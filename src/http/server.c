@@ -71,6 +71,7 @@ static void response_headers(struct chatd_req *r, struct MHD_Response *resp)
                                 r->content_type != NULL ? r->content_type
                                                         : "application/json");
     MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    http_cors_headers(r, resp);
     for (h = r->headers; h != NULL; h = h->next) {
         if (strcasecmp(h->name, "X-Request-Id") == 0)
             continue;
@@ -237,7 +238,7 @@ static enum MHD_Result on_first(struct http_server *s,
                                 void **con_cls)
 {
     struct chatd_req *r = http_req_alloc(s, REQ_MHD);
-    const char *cl;
+    const char *cl, *origin;
 
     if (r == NULL)
         return MHD_NO;
@@ -252,10 +253,21 @@ static enum MHD_Result on_first(struct http_server *s,
     r->body_expected =
         header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL ||
         (cl != NULL && strcmp(cl, "0") != 0);
+    origin = header(r, "Origin");
+    r->cors_origin = http_cors_match(s, origin);
+    if (http_cors_preflight(r, header(r, "Access-Control-Request-Method")))
+        return reject_early(r);
     if (!http_router_resolve(r))
         return reject_early(r);
-    if (r->route->kind == ROUTE_UPGRADE)
+    if (r->route->kind == ROUTE_UPGRADE) {
+        if (s->ncors > 0 && origin != NULL && r->cors_origin == NULL) {
+            http_reply_error(r, 403, "forbidden",
+                             "pages of this origin may not open a WebSocket "
+                             "here (http.cors_origins)");
+            return reject_early(r);
+        }
         return http_upgrade_begin(r, version);
+    }
     if (!http_auth_check(r, header(r, MHD_HTTP_HEADER_AUTHORIZATION)) ||
         !args_collect(r) || !body_precheck(r, cl))
         return reject_early(r);
@@ -412,7 +424,9 @@ int http_open(struct http_server **out, const struct http_options *opt,
         return CHATD_ENOMEM;
     }
     http_stats_open(s);
-    rc = http_builtin_add(s);
+    rc = http_cors_set(s, opt->cors_origins);
+    if (rc == CHATD_OK)
+        rc = http_builtin_add(s);
     if (rc != CHATD_OK) {
         http_close(s);
         return rc;
@@ -521,6 +535,7 @@ void http_close(struct http_server *s)
     if (s->quiesced_fd >= 0)
         close(s->quiesced_fd);
     http_router_free(s);
+    http_cors_free(s);
     pthread_mutex_destroy(&s->id_lock);
     free(s->address);
     free(s);

@@ -4,6 +4,7 @@ metrics, backup while writing, and crash recovery (SIGKILL under load)."""
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
@@ -261,6 +262,129 @@ class RequestIdTest(ServerTestCase):
         self.assertTrue(a and b and a != b)
         c = self.server.get("/healthz", headers={"X-Request-Id": "bad id with spaces"})
         self.assertNotEqual(c.header("X-Request-Id"), "bad id with spaces")
+
+
+class CorsTest(ServerTestCase):
+    """http.cors_origins: web pages of the listed origins may read answers
+    (preflight, Access-Control-* headers) and open WebSockets; others get
+    no CORS headers and a 403 on the WebSocket handshake."""
+
+    APP = "https://app.example.com"
+    server_config = {"http": {"cors_origins": [APP, "http://localhost:3000"]}}
+
+    def preflight(self, origin, path="/v1/rooms", method="POST"):
+        return self.server.request("OPTIONS", path, headers={
+            "Origin": origin, "Access-Control-Request-Method": method,
+            "Access-Control-Request-Headers": "authorization,content-type"})
+
+    def test_preflight_from_a_listed_origin(self):
+        r = self.preflight(self.APP)
+        self.assertEqual(r.status, 204, r)
+        self.assertEqual(r.header("Access-Control-Allow-Origin"), self.APP)
+        self.assertEqual(r.header("Vary"), "Origin")
+        self.assertIn("POST", r.header("Access-Control-Allow-Methods"))
+        self.assertIn("GET", r.header("Access-Control-Allow-Methods"))
+        allowed = r.header("Access-Control-Allow-Headers").lower()
+        self.assertIn("authorization", allowed)
+        self.assertIn("content-type", allowed)
+        self.assertEqual(r.header("Access-Control-Max-Age"), "600")
+        self.assertEqual(r.body, "")
+        # the methods are the path's own
+        r = self.preflight("http://localhost:3000", "/v1/me", "DELETE")
+        self.assertEqual(r.status, 204, r)
+        self.assertEqual(r.header("Access-Control-Allow-Methods"), "GET")
+        # a path nobody serves
+        r = self.preflight(self.APP, "/v1/nothing/here")
+        self.assertError(r, 404, "not_found")
+        self.assertEqual(r.header("Access-Control-Allow-Origin"), self.APP)
+
+    def test_other_origins_get_no_cors_headers(self):
+        for origin in ("https://evil.example.com", "https://APP.example.com",
+                       "https://app.example.com:8443", "null"):
+            r = self.preflight(origin)
+            self.assertError(r, 405, "method_not_allowed")
+            self.assertIsNone(r.header("Access-Control-Allow-Origin"))
+            self.assertEqual(r.header("Vary"), "Origin")
+            r = self.server.get("/v1/me", token=ADMIN_TOKEN,
+                                headers={"Origin": origin})
+            self.assertEqual(r.status, 200, r)
+            self.assertIsNone(r.header("Access-Control-Allow-Origin"))
+
+    def test_answers_to_a_listed_origin_can_be_read(self):
+        uid, tok = self.server.create_user("cors-reader")
+        r = self.server.get("/v1/me", token=tok, headers={"Origin": self.APP})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.header("Access-Control-Allow-Origin"), self.APP)
+        self.assertIn("X-Request-Id", r.header("Access-Control-Expose-Headers"))
+        # errors too, so the page can show them
+        r = self.server.get("/v1/me", headers={"Origin": self.APP})
+        self.assertError(r, 401, "unauthenticated")
+        self.assertEqual(r.header("Access-Control-Allow-Origin"), self.APP)
+        # no Origin (not a browser): nothing added but Vary
+        r = self.server.get("/v1/me", token=tok)
+        self.assertIsNone(r.header("Access-Control-Allow-Origin"))
+
+    def ws_status(self, origin):
+        s = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+        try:
+            req = ("GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                   "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                   "Sec-WebSocket-Version: 13\r\n")
+            if origin:
+                req += "Origin: %s\r\n" % origin
+            s.sendall((req + "\r\n").encode())
+            head = b""
+            while b"\r\n" not in head:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                head += chunk
+            return int(head.split(b" ", 2)[1])
+        finally:
+            s.close()
+
+    def test_websocket_handshake_checks_the_origin(self):
+        self.assertEqual(self.ws_status(self.APP), 101)
+        self.assertEqual(self.ws_status(None), 101)  # not a browser
+        self.assertEqual(self.ws_status("https://evil.example.com"), 403)
+
+    def test_bad_lists_refuse_to_start(self):
+        data = tempfile.mkdtemp(prefix="chatd-cors-")
+        cfg = os.path.join(data, "c.json")
+        try:
+            for bad in (["app.example.com"], ["https://app.example.com/"],
+                        ["https://App.example.com"], ["*", self.APP],
+                        "https://app.example.com", [42],
+                        ["https://app.example.com:0"], ["ftp://x.example"]):
+                with open(cfg, "w") as f:
+                    json.dump({"http": {"cors_origins": bad}}, f)
+                r = subprocess.run([BIN, "verify", "--config", cfg, "--data",
+                                    data], capture_output=True, text=True)
+                self.assertEqual(r.returncode, 2, (bad, r.stderr))
+                self.assertIn("http.cors_origins", r.stderr)
+        finally:
+            shutil.rmtree(data, ignore_errors=True)
+
+
+class CorsAnyOriginTest(ServerTestCase):
+    server_config = {"http": {"cors_origins": ["*"]}}
+
+    def test_any_origin(self):
+        r = self.server.get("/healthz", headers={"Origin": "https://x.example"})
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.header("Access-Control-Allow-Origin"), "*")
+        self.assertIsNone(r.header("Vary"))
+
+
+class NoCorsTest(ServerTestCase):
+    def test_no_list_no_headers(self):
+        r = self.server.request("OPTIONS", "/v1/rooms", headers={
+            "Origin": "https://app.example.com",
+            "Access-Control-Request-Method": "POST"})
+        self.assertError(r, 405, "method_not_allowed")
+        self.assertIsNone(r.header("Access-Control-Allow-Origin"))
+        self.assertIsNone(r.header("Vary"))
 
 
 class FeedTest(ServerTestCase):

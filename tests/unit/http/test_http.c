@@ -1544,6 +1544,41 @@ static void test_port_in_use(void **state)
     http_close(s);
 }
 
+/* What http.cors_origins accepts: origins exactly as a browser sends
+ * them, or "*" alone; http_open refuses anything else. */
+static void test_cors_origins(void **state)
+{
+    static const char *const good[] = {
+        "*", "https://app.example.com", "http://localhost:3000",
+        "http://127.0.0.1:8080", "https://[::1]:443", "https://a-b.c9.io"};
+    static const char *const bad[] = {
+        "", "app.example.com", "https://", "https://app.example.com/",
+        "https://App.example.com", "https://app.example.com:0",
+        "https://app.example.com:123456", "https://app.example.com:",
+        "ftp://app.example.com", "https://.example.com", "https://x.",
+        "https://[]:1", "https://[::1", "https://a b", "null", "**"};
+    const char *const star_and_more[] = {"*", "https://a.example", NULL};
+    const char *const more_and_star[] = {"https://a.example", "*", NULL};
+    struct http_options opt = {.address = "127.0.0.1"};
+    struct http_server *s;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        if (!http_cors_origin_valid(good[i]))
+            fail_msg("refused %s", good[i]);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (http_cors_origin_valid(bad[i]))
+            fail_msg("accepted \"%s\"", bad[i]);
+    opt.cors_origins = star_and_more;
+    assert_int_equal(http_open(&s, &opt, NULL), CHATD_EINVAL);
+    opt.cors_origins = more_and_star;
+    assert_int_equal(http_open(&s, &opt, NULL), CHATD_EINVAL);
+    const char *const list[] = {"https://app.example.com", NULL};
+    opt.cors_origins = list;
+    assert_int_equal(http_open(&s, &opt, NULL), CHATD_OK);
+    http_close(s);
+}
+
 static void test_ipv6(void **state)
 {
     struct http_options opt = {.address = "::1"};
@@ -1577,6 +1612,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sync_route),
+        cmocka_unit_test(test_cors_origins),
         cmocka_unit_test(test_params_query_body_principal),
         cmocka_unit_test(test_literal_beats_parameter),
         cmocka_unit_test(test_not_found),
