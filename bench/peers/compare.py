@@ -366,14 +366,19 @@ class NatsSrv:
 # ---------------------------------------------------------------------------
 # clients
 
-def chatd_commits(port):
-    """chatd's group-commit counters from GET /metrics."""
+def chatd_metrics(port):
+    """chatd's GET /metrics, as text."""
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         c.request("GET", "/metrics")
-        text = c.getresponse().read().decode()
+        return c.getresponse().read().decode()
     finally:
         c.close()
+
+
+def chatd_commits(port):
+    """chatd's group-commit counters from GET /metrics."""
+    text = chatd_metrics(port)
     out = {}
     for key, name in (("batches", "chatd_commit_batches_total"),
                       ("events", "chatd_events_appended_total"),
@@ -391,13 +396,8 @@ def chatd_caught_up(port, timeout=600):
     Returns the seconds waited."""
     t0 = time.time()
     while time.time() - t0 < timeout:
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        try:
-            c.request("GET", "/metrics")
-            text = c.getresponse().read().decode()
-        finally:
-            c.close()
-        lags = re.findall(r"^chatd_subscriber_lag_events\{[^}]*\} (\d+)$", text, re.M)
+        lags = re.findall(r"^chatd_subscriber_lag_events\{[^}]*\} (\d+)$",
+                          chatd_metrics(port), re.M)
         if all(int(v) == 0 for v in lags):
             return time.time() - t0
         time.sleep(0.2)

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -215,9 +216,13 @@ class Server:
         return r.json["id"], r.json["token"]
 
     def run_cli(self, *args, timeout=120):
-        """Runs `chatd ARGS --data DIR` (the server must be stopped for
-        commands that need exclusive access)."""
+        """Runs `chatd ARGS --data DIR` with the server's config file, if
+        it has one (the server must be stopped for commands that need
+        exclusive access)."""
         cmd = [BIN] + list(args) + ["--data", self.data_dir]
+        path = self.data_dir + ".json"
+        if self.config is not None and os.path.exists(path):
+            cmd += ["--config", path]
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
@@ -268,6 +273,25 @@ def assert_module_file_ok(test, path):
     test.assertEqual(r.returncode, 0, r.stderr)
     names = [l.split()[-1] for l in r.stdout.splitlines() if l.strip()]
     test.assertEqual(names, ["chatd_module_info"])
+
+
+def ws_handshake(port, headers):
+    """A raw WebSocket handshake to GET /v1/ws with `headers` (the
+    Upgrade ones included); returns (status, head, sock, leftover)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    req = "GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % port
+    for k, v in headers.items():
+        req += "%s: %s\r\n" % (k, v)
+    s.sendall((req + "\r\n").encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        buf += chunk
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/1.1 ") else 0
+    return status, head.decode("latin-1"), s, rest
 
 
 def main():

@@ -4,7 +4,6 @@ metrics, backup while writing, and crash recovery (SIGKILL under load)."""
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -12,7 +11,7 @@ import time
 import unittest
 
 import harness
-from harness import ADMIN_TOKEN, BIN, Server, ServerTestCase
+from harness import ADMIN_TOKEN, BIN, Server, ServerTestCase, ws_handshake
 
 
 class IdentityTest(ServerTestCase):
@@ -325,24 +324,14 @@ class CorsTest(ServerTestCase):
         self.assertIsNone(r.header("Access-Control-Allow-Origin"))
 
     def ws_status(self, origin):
-        s = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
-        try:
-            req = ("GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                   "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                   "Sec-WebSocket-Version: 13\r\n")
-            if origin:
-                req += "Origin: %s\r\n" % origin
-            s.sendall((req + "\r\n").encode())
-            head = b""
-            while b"\r\n" not in head:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                head += chunk
-            return int(head.split(b" ", 2)[1])
-        finally:
-            s.close()
+        headers = {"Upgrade": "websocket", "Connection": "Upgrade",
+                   "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                   "Sec-WebSocket-Version": "13"}
+        if origin:
+            headers["Origin"] = origin
+        status, _, sock, _ = ws_handshake(self.server.port, headers)
+        sock.close()
+        return status
 
     def test_websocket_handshake_checks_the_origin(self):
         self.assertEqual(self.ws_status(self.APP), 101)

@@ -28,12 +28,11 @@ import hmac
 import json
 import os
 import re
-import socket
 import struct
 import time
 import unittest
 
-from harness import ADMIN_TOKEN, ServerTestCase, main
+from harness import ADMIN_TOKEN, ServerTestCase, main, ws_handshake
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SPEC_PATH = os.path.join(os.environ.get("CHATD_SRCDIR") or
@@ -607,24 +606,6 @@ def structure_problems(spec):
 
 
 # --------------------------------------------------------------------------
-
-def ws_handshake(port, headers):
-    """A raw WebSocket handshake; returns (status, head, sock, leftover)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    req = "GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % port
-    for k, v in headers.items():
-        req += "%s: %s\r\n" % (k, v)
-    s.sendall((req + "\r\n").encode())
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        buf += chunk
-    head, _, rest = buf.partition(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/1.1 ") else 0
-    return status, head.decode("latin-1"), s, rest
-
 
 def ws_read_text(sock, buf):
     """Reads one unmasked server frame; returns (opcode, payload, rest)."""
