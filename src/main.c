@@ -23,13 +23,19 @@ static const char usage[] =
     "                        the server must be stopped\n"
     "  backup DEST_DIR       consistent copy of the data, safe while serving\n"
     "  dump [--after SEQ]    print events as NDJSON, safe while serving\n"
+    "  reset-subscriber NAME [--after SEQ]\n"
+    "                        make async subscriber NAME (\"analytics.export\",\n"
+    "                        \"host.push\") handle every event after SEQ\n"
+    "                        (default 0: all) again at the next start; the\n"
+    "                        server must be stopped\n"
     "  check-module PATH     run the module loader's checks on a .so\n"
     "\n"
     "Options (flags beat environment beats config file beats defaults):\n"
     "  --listen ADDR:PORT    listen address [CHATD_LISTEN] (127.0.0.1:8080)\n"
     "  --data DIR            data directory [CHATD_DATA] (./var)\n"
     "  --config FILE         JSON config file [CHATD_CONFIG]\n"
-    "  --after SEQ           dump: only events after SEQ\n"
+    "  --after SEQ           dump: only events after SEQ; reset-subscriber:\n"
+    "                        the new checkpoint\n"
     "  -h, --help            this help\n"
     "  -V, --version         version and module ABI\n"
     "\n"
@@ -98,6 +104,13 @@ static int run(const struct args *a, const struct config *cfg)
             return 2;
         }
         return cli_dump(cfg, after);
+    }
+    if (strcmp(a->command, "reset-subscriber") == 0 && a->operand != NULL) {
+        if (a->after && !core_parse_u64(a->after, 0, UINT64_MAX, &after)) {
+            fprintf(stderr, "chatd: --after needs a sequence number\n");
+            return 2;
+        }
+        return cli_reset_subscriber(cfg, a->operand, after);
     }
     fprintf(stderr, "chatd: unknown command or missing operand: %s (see "
             "chatd --help)\n", a->command);

@@ -19,6 +19,10 @@ int cli_verify(const struct config *cfg);
 int cli_backup(const struct config *cfg, const char *dest);
 int cli_dump(const struct config *cfg, uint64_t after);
 int cli_check_module(const char *path);
+/* Sets async subscriber NAME's checkpoint to `after` (offline), so that
+ * at the next start it handles every event after it again. */
+int cli_reset_subscriber(const struct config *cfg, const char *name,
+                         uint64_t after);
 /* Takes DATA/chatd.lock for the life of the process; CHATD_ESTATE if
  * another chatd holds it. */
 int cli_lock_data(const struct config *cfg, const char *what);

@@ -1,7 +1,7 @@
 /*
- * The commands that run beside or instead of the server: rebuild and
- * verify (offline: they take the data directory's lock, like serve), and
- * backup, dump and check-module (online: read-only).
+ * The commands that run beside or instead of the server: rebuild, verify
+ * and reset-subscriber (offline: they take the data directory's lock,
+ * like serve), and backup, dump and check-module (online: read-only).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -191,6 +191,105 @@ int cli_dump(const struct config *cfg, uint64_t after)
     }
     evlog_close(log);
     fflush(stdout);
+    return rc == CHATD_OK ? 0 : 1;
+}
+
+/* The async subscribers this configuration runs: the modules' and, with
+ * push.webhook_url set, the host's push subscriber (whose checkpoint,
+ * while push is off, must stay absent: push starts at the end of the log
+ * when it is turned on). */
+static bool subscriber_known(const struct config *cfg,
+                             const struct modhost *mh, const char *name)
+{
+    const json_t *push = config_section(cfg, "push");
+    bool push_on = push != NULL &&
+                   json_is_string(json_object_get(push, "webhook_url"));
+    const char *names[64];
+    uint64_t pos[64];
+    size_t n = modhost_subscriber_positions(mh, names, pos, 64);
+
+    if (push_on && strcmp(name, "host.push") == 0)
+        return true;
+    for (size_t i = 0; i < n && i < 64; i++)
+        if (strcmp(names[i], name) == 0)
+            return true;
+    core_log(CORE_LOG_ERROR, "reset-subscriber",
+             "no subscriber \"%s\" in this configuration; there are:", name);
+    for (size_t i = 0; i < n && i < 64; i++)
+        core_log(CORE_LOG_ERROR, "reset-subscriber", "  %s", names[i]);
+    if (push_on)
+        core_log(CORE_LOG_ERROR, "reset-subscriber", "  host.push");
+    else if (strcmp(name, "host.push") == 0)
+        core_log(CORE_LOG_ERROR, "reset-subscriber", "(host.push runs only "
+                 "with push.webhook_url set)");
+    return false;
+}
+
+static int set_checkpoint(struct evlog *log, const char *key, uint64_t after,
+                          uint64_t *was)
+{
+    struct evlog_txn *txn;
+    int rc = evlog_txn_begin(log, true, &txn);
+
+    if (rc != CHATD_OK)
+        return rc;
+    rc = evlog_meta_get_u64(txn, key, was);
+    if (rc == CHATD_ENOTFOUND) {
+        *was = 0;
+        rc = CHATD_OK;
+    }
+    if (rc == CHATD_OK)
+        rc = evlog_meta_put_u64(txn, key, after);
+    if (rc != CHATD_OK) {
+        evlog_txn_abort(txn);
+        return rc;
+    }
+    return evlog_txn_commit(txn); /* synced, like every log commit */
+}
+
+int cli_reset_subscriber(const struct config *cfg, const char *name,
+                         uint64_t after)
+{
+    struct offline o = {0};
+    char key[EVLOG_KEY_MAX];
+    uint64_t was = 0, last;
+    int rc;
+
+    if (snprintf(key, sizeof(key), "ckpt:%s", name) >= (int)sizeof(key)) {
+        core_log(CORE_LOG_ERROR, "reset-subscriber", "no subscriber has a "
+                 "name that long");
+        return 2;
+    }
+    rc = cli_lock_data(cfg, "reset-subscriber");
+    if (rc == CHATD_OK)
+        rc = offline_open(cfg, &o);
+    if (rc != CHATD_OK) {
+        offline_close(&o);
+        return 1;
+    }
+    last = evlog_last_seq(o.log);
+    if (!subscriber_known(cfg, o.mh, name)) {
+        offline_close(&o);
+        return 1;
+    }
+    if (after > last) {
+        core_log(CORE_LOG_ERROR, "reset-subscriber",
+                 "--after %llu is past the end of the log (%llu)",
+                 (unsigned long long)after, (unsigned long long)last);
+        offline_close(&o);
+        return 2;
+    }
+    rc = set_checkpoint(o.log, key, after, &was);
+    if (rc == CHATD_OK)
+        printf("subscriber %s: checkpoint %llu -> %llu; at the next start it "
+               "handles the %llu events after %llu again\n", name,
+               (unsigned long long)was, (unsigned long long)after,
+               (unsigned long long)(last - after), (unsigned long long)after);
+    else
+        core_log(CORE_LOG_ERROR, "reset-subscriber",
+                 "cannot write the checkpoint of %s: %s", name,
+                 core_strerror(rc));
+    offline_close(&o);
     return rc == CHATD_OK ? 0 : 1;
 }
 

@@ -12,6 +12,7 @@ import datetime
 import gzip
 import json
 import os
+import shutil
 import re
 import subprocess
 import threading
@@ -167,6 +168,55 @@ class ExportTest(ExportChecks):
             # a restart exports only what is new, in new objects
             s.start()
             self.traffic(s, 2)
+            settle(s)
+            stop_checked(s)
+            self.assert_exported_exactly_once(s)
+        finally:
+            s.cleanup()
+
+    def test_lost_export_is_made_again_after_reset_subscriber(self):
+        s = Server().start()
+        try:
+            self.traffic(s)
+            settle(s)
+            stop_checked(s)
+            before = read_export(s.data_dir)
+            # rewinding while the export is intact doubles nothing
+            r = s.run_cli("reset-subscriber", "analytics.export")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("-> 0", r.stdout)
+            s.start()
+            settle(s)
+            stop_checked(s)
+            self.assertEqual(read_export(s.data_dir), before)
+            self.assert_exported_exactly_once(s)
+            # the export directory is lost: rewound, it is made again
+            shutil.rmtree(os.path.join(s.data_dir, "export"))
+            r = s.run_cli("reset-subscriber", "analytics.export")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            s.start()
+            settle(s)
+            stop_checked(s)
+            self.assert_exported_exactly_once(s)
+            # mistakes are refused and change nothing
+            last = dump(s)[-1]["seq"]
+            r = s.run_cli("reset-subscriber", "analytics.nope")
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("analytics.export", r.stderr)  # the known ones
+            r = s.run_cli("reset-subscriber", "analytics.export", "--after",
+                          str(last + 1))
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("past the end of the log", r.stderr)
+            r = s.run_cli("reset-subscriber", "analytics.export", "--after",
+                          "x")
+            self.assertEqual(r.returncode, 2)
+            r = s.run_cli("reset-subscriber", "host.push")  # push is off
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("push.webhook_url", r.stderr)
+            s.start()
+            r = s.run_cli("reset-subscriber", "analytics.export")
+            self.assertEqual(r.returncode, 1)  # the server holds the data
+            self.assertIn("in use", r.stderr)
             settle(s)
             stop_checked(s)
             self.assert_exported_exactly_once(s)

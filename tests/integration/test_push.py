@@ -107,6 +107,31 @@ class PushTest(unittest.TestCase):
             bad = [l for l in srv.log_lines
                    if "AddressSanitizer" in l or "runtime error:" in l]
             self.assertEqual(bad, [])
+            # An operator moves the checkpoint back by one event: the last
+            # message is pushed again, with the keys it had (and to bob,
+            # offline now), and nothing else is.
+            last = max(b["event"]["seq"] for k, b in got)
+            r = srv.run_cli("reset-subscriber", "host.push", "--after",
+                            str(last - 1))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            rx = Receiver(port)
+            try:
+                srv.start()
+                want = {"%d:%s" % (last, c_id), "%d:%s" % (last, b_id)}
+                deadline = time.time() + 20
+                while time.time() < deadline:
+                    with rx.lock:
+                        if want <= {k for k, b in rx.got}:
+                            break
+                    time.sleep(0.1)
+                time.sleep(0.3)
+                with rx.lock:
+                    again = {k for k, b in rx.got}
+            finally:
+                rx.stop()
+            self.assertLessEqual(want, again)
+            self.assertEqual({k.split(":")[0] for k in again}, {str(last)})
+            self.assertEqual(srv.stop(), 0)
 
 
 if __name__ == "__main__":
