@@ -59,6 +59,7 @@ struct push {
     uint64_t cur_seq;
     struct target *targets;
     size_t ntargets;
+    char author[USERFEED_USER_MAX + 1]; /* of the event: never pushed to */
 
     pthread_mutex_t lock; /* guards incoming, outstanding, closing */
     pthread_cond_t cond;
@@ -221,6 +222,8 @@ static int add_target(void *arg, uint64_t seq, const char *user,
 {
     struct push *p = arg;
     (void)user_len;
+    if (strcmp(user, p->author) == 0)
+        return 0; /* their own message: nothing to tell them */
     if (p->ws && ws_online(p->ws, user))
         return 0; /* it went out live */
     struct target *t = realloc(p->targets, (p->ntargets + 1) * sizeof *t);
@@ -233,10 +236,16 @@ static int add_target(void *arg, uint64_t seq, const char *user,
     return 0;
 }
 
-/* Decides once per event who gets a push; kept across retries. */
-static int load_targets(struct push *p, uint64_t seq)
+/* Decides once per event who gets a push (its members, but not its author
+ * and not who is online); kept across retries. */
+static int load_targets(struct push *p, const struct chatd_event *ev)
 {
+    uint64_t seq = ev->seq;
     struct evlog_txn *txn;
+
+    p->author[0] = '\0';
+    if (ev->actor != NULL && strncmp(ev->actor, "user:", 5) == 0)
+        snprintf(p->author, sizeof p->author, "%s", ev->actor + 5);
     free(p->targets);
     p->targets = NULL;
     p->ntargets = 0;
@@ -338,7 +347,7 @@ static int handle(void *ctx, const struct chatd_event *ev)
     if (!type_wanted(p, ev->type))
         goto advanced;
     if (p->cur_seq != ev->seq) {
-        int rc = load_targets(p, ev->seq);
+        int rc = load_targets(p, ev);
         if (rc != CHATD_OK)
             return rc;
         p->cur_seq = ev->seq;
