@@ -94,7 +94,7 @@ static const char *level_name(enum chatd_auth level)
 static void reply_401(struct chatd_req *r)
 {
     http_reply_error(r, 401, "unauthenticated",
-                     "missing or unknown bearer token "
+                     "missing, unknown, revoked or expired bearer token "
                      "(send Authorization: Bearer <token>)");
     http_reply_header(r, "WWW-Authenticate", "Bearer");
 }

@@ -14,6 +14,7 @@
 #include "identity/identity.h"
 
 #define NAME_MAX_CHARS 64
+#define TOKEN_TTL_MAX_S (10LL * 366 * 86400)
 #define TOKEN_CACHE_SLOTS 1024 /* ~100 KiB; a power of two */
 #define REVOKED_MAX 64
 
@@ -24,6 +25,7 @@
 struct token_slot {
     uint8_t hash[CRYPTO_SHA256_LEN];
     uint64_t gen;
+    int64_t expires_ms;        /* 0: never */
     struct http_principal who; /* kind NONE: the slot is empty */
 };
 
@@ -34,6 +36,7 @@ struct identity {
     struct chatd_store *tokens; /* sha256(token) -> user id */
     struct chatd_store *names;  /* name -> user id */
     struct chatd_store *user_tokens; /* user id '\0' sha256 -> "" */
+    int64_t token_ttl_s; /* identity.token_ttl_s; 0: tokens never expire */
     /* Found tokens, direct-mapped by hash, so a request costs no read
      * transaction; unknown tokens are never cached. HTTP and WebSocket
      * threads share it under the lock. */
@@ -61,6 +64,7 @@ struct new_account {
     char name[4 * NAME_MAX_CHARS + 1];
     char kind[8];
     char token[64];
+    int64_t expires_ms; /* set by issue_token; 0: never */
 };
 
 static void reply_json_value(const struct identity *id, struct chatd_req *req,
@@ -100,21 +104,43 @@ static int append_json(const struct identity *id, struct chatd_txn *txn,
     return rc;
 }
 
+/* identity.token_issued; with a TTL its data says when the token stops
+ * working ("expires_at", ms), so a rebuild gives every token the expiry
+ * it was issued with, whatever the setting is then. */
 static int issue_token(const struct identity *id, struct chatd_txn *txn,
-                       const char *user_id, const char *token)
+                       struct new_account *na)
 {
     uint8_t hash[CRYPTO_SHA256_LEN];
     char hex[2 * CRYPTO_SHA256_LEN + 1];
     char stream[40];
+    json_t *data;
 
-    crypto_sha256(token, strlen(token), hash);
+    crypto_sha256(na->token, strlen(na->token), hash);
     crypto_hex(hash, sizeof(hash), hex);
-    snprintf(stream, sizeof(stream), "user:%s", user_id);
-    return append_json(id, txn, "identity.token_issued", stream,
-                       CHATD_ANY_VERSION,
-                       json_pack("{s:s, s:s}", "user_id", user_id,
-                                 "token_sha256", hex),
-                       NULL);
+    snprintf(stream, sizeof(stream), "user:%s", na->user_id);
+    na->expires_ms = id->token_ttl_s > 0
+                         ? core_now_ms() + id->token_ttl_s * 1000
+                         : 0;
+    data = json_pack("{s:s, s:s}", "user_id", na->user_id, "token_sha256",
+                     hex);
+    if (data != NULL && na->expires_ms > 0 &&
+        json_object_set_new(data, "expires_at",
+                            json_integer(na->expires_ms)) != 0) {
+        json_decref(data);
+        data = NULL;
+    }
+    return data ? append_json(id, txn, "identity.token_issued", stream,
+                              CHATD_ANY_VERSION, data, NULL)
+                : CHATD_ENOMEM;
+}
+
+/* "expires_at" of an answer that hands out a token: the time, or null. */
+static json_t *expiry_json(int64_t expires_ms)
+{
+    char when[40];
+
+    return expires_ms > 0 ? json_string(core_format_time(expires_ms, when))
+                          : json_null();
 }
 
 static json_t *stored_user(const struct identity *id, struct chatd_txn *txn,
@@ -131,7 +157,7 @@ static json_t *stored_user(const struct identity *id, struct chatd_txn *txn,
 static int create_user_cmd(void *arg, struct chatd_txn *txn,
                            struct chatd_req *req)
 {
-    const struct new_account *na = arg;
+    struct new_account *na = arg;
     const struct identity *id = na->id;
     struct chatd_val v;
     char stream[40];
@@ -150,13 +176,14 @@ static int create_user_cmd(void *arg, struct chatd_txn *txn,
                                na->name, "kind", na->kind),
                      NULL);
     if (rc == CHATD_OK)
-        rc = issue_token(id, txn, na->user_id, na->token);
+        rc = issue_token(id, txn, na);
     if (rc != CHATD_OK)
         return rc;
     user = stored_user(id, txn, na->user_id);
     if (user == NULL)
         return CHATD_EIO;
     json_object_set_new(user, "token", json_string(na->token));
+    json_object_set_new(user, "expires_at", expiry_json(na->expires_ms));
     reply_json_value(id, req, 201, user);
     return CHATD_OK;
 }
@@ -251,7 +278,7 @@ out_free:
 static int new_token_cmd(void *arg, struct chatd_txn *txn,
                          struct chatd_req *req)
 {
-    const struct new_account *na = arg;
+    struct new_account *na = arg;
     const struct identity *id = na->id;
     struct chatd_val v;
     int rc;
@@ -261,12 +288,13 @@ static int new_token_cmd(void *arg, struct chatd_txn *txn,
         id->host->reply_error(req, 404, "not_found", "no such user");
         return CHATD_OK;
     }
-    rc = issue_token(id, txn, na->user_id, na->token);
+    rc = issue_token(id, txn, na);
     if (rc != CHATD_OK)
         return rc;
     reply_json_value(id, req, 201,
-                     json_pack("{s:s, s:s}", "user_id", na->user_id, "token",
-                               na->token));
+                     json_pack("{s:s, s:s, s:o}", "user_id", na->user_id,
+                               "token", na->token, "expires_at",
+                               expiry_json(na->expires_ms)));
     return CHATD_OK;
 }
 
@@ -537,28 +565,52 @@ static bool token_event_read(const json_t *data, const char **user_id,
            crypto_unhex(hex, CRYPTO_SHA256_LEN, hash);
 }
 
-/* The token index maps a token hash to "<u|s>:<user id>", so that
+static void be64_put(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+static uint64_t be64_get(const unsigned char *p)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* The token index maps a token hash to "<u|s>:<user id>", followed for
+ * a token that expires by a NUL and its expiry (be64 ms), so that
  * authenticating a request is one lookup with no JSON to parse. */
 static int put_token(const struct identity *id, struct chatd_txn *txn,
                      const json_t *data)
 {
     const char *user_id;
     uint8_t hash[CRYPTO_SHA256_LEN];
-    char value[HTTP_ID_MAX + 2];
-    json_t *user;
+    char value[HTTP_ID_MAX + 2 + 1 + 8];
+    json_t *user, *exp = json_object_get(data, "expires_at");
     const char *kind;
+    size_t n;
 
-    if (!token_event_read(data, &user_id, hash))
+    if (!token_event_read(data, &user_id, hash) ||
+        (exp != NULL && (!json_is_integer(exp) || json_integer_value(exp) <= 0)))
         return CHATD_EINVAL;
     user = stored_user(id, txn, user_id);
     if (user == NULL)
         return CHATD_EINVAL; /* a token is always issued after its user */
     kind = json_string_value(json_object_get(user, "kind"));
-    snprintf(value, sizeof(value), "%c:%s",
-             kind && strcmp(kind, "service") == 0 ? 's' : 'u', user_id);
+    n = (size_t)snprintf(value, HTTP_ID_MAX + 2, "%c:%s",
+                         kind && strcmp(kind, "service") == 0 ? 's' : 'u',
+                         user_id);
     json_decref(user);
-    int rc = id->host->put(txn, id->tokens, hash, sizeof(hash), value,
-                           strlen(value));
+    if (exp != NULL) {
+        value[n++] = '\0';
+        be64_put((unsigned char *)value + n,
+                      (uint64_t)json_integer_value(exp));
+        n += 8;
+    }
+    int rc = id->host->put(txn, id->tokens, hash, sizeof(hash), value, n);
     uint8_t key[HTTP_ID_MAX + 1 + CRYPTO_SHA256_LEN];
     if (rc == CHATD_OK)
         rc = id->host->put(txn, id->user_tokens, key,
@@ -630,6 +682,12 @@ static struct token_slot *cache_slot(struct identity *id, const uint8_t *hash)
     return &id->cache[h & (TOKEN_CACHE_SLOTS - 1)];
 }
 
+static bool expired(int64_t expires_ms)
+{
+    return expires_ms > 0 && core_now_ms() >= expires_ms;
+}
+
+/* A hit for an expired token is a miss: the lookup then refuses it. */
 static bool cache_get(struct identity *id, const uint8_t *hash,
                       struct http_principal *out)
 {
@@ -639,7 +697,8 @@ static bool cache_get(struct identity *id, const uint8_t *hash,
 
     pthread_mutex_lock(&id->cache_lock);
     hit = slot->who.kind != CHATD_PRINCIPAL_NONE && slot->gen == gen &&
-          crypto_equal(slot->hash, hash, CRYPTO_SHA256_LEN);
+          crypto_equal(slot->hash, hash, CRYPTO_SHA256_LEN) &&
+          !expired(slot->expires_ms);
     if (hit)
         *out = slot->who;
     pthread_mutex_unlock(&id->cache_lock);
@@ -649,37 +708,52 @@ static bool cache_get(struct identity *id, const uint8_t *hash,
 /* gen: the cache's generation read before the lookup began, so a
  * lookup that raced with a revocation's commit is not trusted. */
 static void cache_put(struct identity *id, const uint8_t *hash,
-                      const struct http_principal *who, uint64_t gen)
+                      const struct http_principal *who, int64_t expires_ms,
+                      uint64_t gen)
 {
     struct token_slot *slot = cache_slot(id, hash);
 
     pthread_mutex_lock(&id->cache_lock);
     memcpy(slot->hash, hash, CRYPTO_SHA256_LEN);
     slot->gen = gen;
+    slot->expires_ms = expires_ms;
     slot->who = *who;
     pthread_mutex_unlock(&id->cache_lock);
 }
 
+/* An expired token is an unknown one (CHATD_ENOTFOUND: 401). */
 static int token_lookup(struct identity *id, const uint8_t *hash,
-                        struct http_principal *out)
+                        struct http_principal *out, int64_t *expires_ms)
 {
     struct chatd_txn *txn;
     struct chatd_val v;
-    const char *p;
+    const char *p, *nul;
+    size_t idlen;
     int rc;
 
+    *expires_ms = 0;
     txn = id->host->read_begin(id->mod);
     if (txn == NULL)
         return CHATD_EIO;
     rc = id->host->get(txn, id->tokens, hash, CRYPTO_SHA256_LEN, &v);
-    if (rc == CHATD_OK && (v.len < 3 || v.len - 2 >= sizeof(out->id)))
+    p = v.data;
+    nul = rc == CHATD_OK ? memchr(p, '\0', v.len) : NULL;
+    idlen = nul ? (size_t)(nul - p) : v.len;
+    if (rc == CHATD_OK &&
+        (idlen < 3 || idlen - 2 >= sizeof(out->id) ||
+         (nul != NULL && v.len - idlen != 9)))
         rc = CHATD_EIO;
     if (rc == CHATD_OK) {
-        p = v.data;
         out->kind = p[0] == 's' ? CHATD_PRINCIPAL_SERVICE
                                 : CHATD_PRINCIPAL_USER;
-        memcpy(out->id, p + 2, v.len - 2);
-        out->id[v.len - 2] = '\0';
+        memcpy(out->id, p + 2, idlen - 2);
+        out->id[idlen - 2] = '\0';
+        if (nul != NULL)
+            *expires_ms = (int64_t)be64_get((const unsigned char *)nul + 1);
+        if (expired(*expires_ms)) {
+            memset(out, 0, sizeof(*out));
+            rc = CHATD_ENOTFOUND;
+        }
     }
     id->host->read_end(txn);
     return rc;
@@ -690,13 +764,14 @@ int identity_authenticate_hash(void *state, const uint8_t *hash,
 {
     struct identity *id = state;
     uint64_t gen = atomic_load(&id->cache_gen);
+    int64_t expires_ms;
     int rc;
 
     if (cache_get(id, hash, out))
         return CHATD_OK;
-    rc = token_lookup(id, hash, out);
+    rc = token_lookup(id, hash, out, &expires_ms);
     if (rc == CHATD_OK)
-        cache_put(id, hash, out, gen);
+        cache_put(id, hash, out, expires_ms, gen);
     return rc;
 }
 
@@ -749,11 +824,16 @@ static const struct chatd_route routes[] = {
 static int register_all(struct identity *id, struct chatd_module *mod)
 {
     const struct chatd_host *h = id->host;
+    const struct chatd_config_item config[] = {
+        {.key = "token_ttl_s", .type = CHATD_CONFIG_INT, .def_int = 0,
+         .min = 0, .max = TOKEN_TTL_MAX_S, .target = &id->token_ttl_s},
+        {.key = NULL},
+    };
     /* version 3: the user_tokens index, for revocations */
     const struct chatd_projection accounts = {"accounts", 3, accounts_stores,
                                               project_accounts};
     size_t i;
-    int rc = CHATD_OK;
+    int rc = h->config(mod, config);
 
     for (i = 0; rc == CHATD_OK &&
                 i < sizeof(event_types) / sizeof(event_types[0]);

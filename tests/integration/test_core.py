@@ -1,6 +1,7 @@
 """The host over real HTTP: identity, errors, request ids, the event feed,
 metrics, backup while writing, and crash recovery (SIGKILL under load)."""
 
+import datetime
 import json
 import os
 import shutil
@@ -11,7 +12,8 @@ import time
 import unittest
 
 import harness
-from harness import ADMIN_TOKEN, BIN, Server, ServerTestCase, ws_handshake
+from harness import (ADMIN_TOKEN, BIN, Server, ServerTestCase,
+                     stop_checked, ws_handshake)
 
 
 class IdentityTest(ServerTestCase):
@@ -160,6 +162,66 @@ class IdentityTest(ServerTestCase):
 
     def test_me_for_admin(self):
         self.assertEqual(self.server.admin("GET", "/v1/me").json["kind"], "admin")
+
+
+class TokenExpiryTest(unittest.TestCase):
+    """identity.token_ttl_s: tokens issued with it stop working when it
+    has passed, by the expiry written into their event (so a rebuild or a
+    changed setting keeps it); without it tokens do not expire."""
+
+    def test_tokens_expire_after_the_ttl(self):
+        s = Server(config={"identity": {"token_ttl_s": 2}}).start()
+        try:
+            t0 = time.time()
+            r = s.admin("POST", "/v1/users", {"name": "ttl-a"})
+            self.assertEqual(r.status, 201, r)
+            uid, tok = r.json["id"], r.json["token"]
+            exp = datetime.datetime.fromisoformat(
+                r.json["expires_at"].replace("Z", "+00:00")).timestamp()
+            self.assertAlmostEqual(exp, t0 + 2, delta=1.0)
+            self.assertEqual(s.get("/v1/me", token=tok).status, 200)
+            time.sleep(max(0.0, exp - time.time()) + 0.3)
+            r = s.get("/v1/me", token=tok)  # it was in the cache
+            self.assertEqual(r.status, 401, r)
+            self.assertIn("expired", r.json["error"]["message"])
+            self.assertEqual(s.get("/v1/me", token=ADMIN_TOKEN).status, 200)
+            r = s.admin("POST", "/v1/users/%s/tokens" % uid)
+            self.assertEqual(r.status, 201, r)
+            tok2 = r.json["token"]
+            exp2 = datetime.datetime.fromisoformat(
+                r.json["expires_at"].replace("Z", "+00:00")).timestamp()
+            self.assertEqual(s.get("/v1/me", token=tok2).status, 200)
+            # the expiry is in the event: a restart without the setting and
+            # a rebuild keep it
+            s.stop()
+            s.config = None
+            r = s.run_cli("rebuild")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            s.start()
+            self.assertEqual(s.get("/v1/me", token=tok).status, 401)
+            r = s.admin("POST", "/v1/users/%s/tokens" % uid)
+            self.assertIsNone(r.json["expires_at"])  # issued without TTL
+            tok3 = r.json["token"]
+            time.sleep(max(0.0, exp2 - time.time()) + 0.3)
+            self.assertEqual(s.get("/v1/me", token=tok2).status, 401)
+            self.assertEqual(s.get("/v1/me", token=tok3).status, 200)
+            stop_checked(s)
+        finally:
+            s.cleanup()
+
+    def test_bad_ttl_refuses_to_start(self):
+        data = tempfile.mkdtemp(prefix="chatd-ttl-")
+        cfg = os.path.join(data, "c.json")
+        try:
+            for bad in (-1, "1h", 400000000):
+                with open(cfg, "w") as f:
+                    json.dump({"identity": {"token_ttl_s": bad}}, f)
+                r = subprocess.run([BIN, "verify", "--config", cfg, "--data",
+                                    data], capture_output=True, text=True)
+                self.assertEqual(r.returncode, 1, (bad, r.stderr))
+                self.assertIn("identity.token_ttl_s", r.stderr)
+        finally:
+            shutil.rmtree(data, ignore_errors=True)
 
 
 class ErrorTest(ServerTestCase):
