@@ -67,6 +67,8 @@ struct http_server;
 struct http_principal {
     enum chatd_principal_kind kind;
     char id[HTTP_ID_MAX];
+    int64_t expires_ms; /* when the token stops working (wall clock ms);
+                           0: it does not expire */
 };
 
 /* Added: the longest X-Request-Id / correlation id kept (bytes, no NUL). */

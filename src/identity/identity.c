@@ -25,7 +25,6 @@
 struct token_slot {
     uint8_t hash[CRYPTO_SHA256_LEN];
     uint64_t gen;
-    int64_t expires_ms;        /* 0: never */
     struct http_principal who; /* kind NONE: the slot is empty */
 };
 
@@ -698,7 +697,7 @@ static bool cache_get(struct identity *id, const uint8_t *hash,
     pthread_mutex_lock(&id->cache_lock);
     hit = slot->who.kind != CHATD_PRINCIPAL_NONE && slot->gen == gen &&
           crypto_equal(slot->hash, hash, CRYPTO_SHA256_LEN) &&
-          !expired(slot->expires_ms);
+          !expired(slot->who.expires_ms);
     if (hit)
         *out = slot->who;
     pthread_mutex_unlock(&id->cache_lock);
@@ -708,22 +707,20 @@ static bool cache_get(struct identity *id, const uint8_t *hash,
 /* gen: the cache's generation read before the lookup began, so a
  * lookup that raced with a revocation's commit is not trusted. */
 static void cache_put(struct identity *id, const uint8_t *hash,
-                      const struct http_principal *who, int64_t expires_ms,
-                      uint64_t gen)
+                      const struct http_principal *who, uint64_t gen)
 {
     struct token_slot *slot = cache_slot(id, hash);
 
     pthread_mutex_lock(&id->cache_lock);
     memcpy(slot->hash, hash, CRYPTO_SHA256_LEN);
     slot->gen = gen;
-    slot->expires_ms = expires_ms;
     slot->who = *who;
     pthread_mutex_unlock(&id->cache_lock);
 }
 
 /* An expired token is an unknown one (CHATD_ENOTFOUND: 401). */
 static int token_lookup(struct identity *id, const uint8_t *hash,
-                        struct http_principal *out, int64_t *expires_ms)
+                        struct http_principal *out)
 {
     struct chatd_txn *txn;
     struct chatd_val v;
@@ -731,7 +728,7 @@ static int token_lookup(struct identity *id, const uint8_t *hash,
     size_t idlen;
     int rc;
 
-    *expires_ms = 0;
+    out->expires_ms = 0;
     txn = id->host->read_begin(id->mod);
     if (txn == NULL)
         return CHATD_EIO;
@@ -749,8 +746,9 @@ static int token_lookup(struct identity *id, const uint8_t *hash,
         memcpy(out->id, p + 2, idlen - 2);
         out->id[idlen - 2] = '\0';
         if (nul != NULL)
-            *expires_ms = (int64_t)be64_get((const unsigned char *)nul + 1);
-        if (expired(*expires_ms)) {
+            out->expires_ms =
+                (int64_t)be64_get((const unsigned char *)nul + 1);
+        if (expired(out->expires_ms)) {
             memset(out, 0, sizeof(*out));
             rc = CHATD_ENOTFOUND;
         }
@@ -764,14 +762,13 @@ int identity_authenticate_hash(void *state, const uint8_t *hash,
 {
     struct identity *id = state;
     uint64_t gen = atomic_load(&id->cache_gen);
-    int64_t expires_ms;
     int rc;
 
     if (cache_get(id, hash, out))
         return CHATD_OK;
-    rc = token_lookup(id, hash, out, &expires_ms);
+    rc = token_lookup(id, hash, out);
     if (rc == CHATD_OK)
-        cache_put(id, hash, out, expires_ms, gen);
+        cache_put(id, hash, out, gen);
     return rc;
 }
 

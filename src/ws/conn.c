@@ -621,6 +621,10 @@ void conn_sweep(struct conn *c, int64_t now)
         conn_close(c, WSLAY_CODE_GOING_AWAY, "idle timeout");
         return;
     }
+    if (c->token_expires_ms > 0 && core_now_ms() >= c->token_expires_ms) {
+        conn_close(c, WSLAY_CODE_POLICY_VIOLATION, "token expired");
+        return;
+    }
     if (now - c->last_ping_ms >= (int64_t)o->ping_interval_s * 1000) {
         wslay_event_context_ptr ctx = conn_ctx(c);
         struct wslay_event_msg ping = {WSLAY_PING, (const uint8_t *)"", 0};

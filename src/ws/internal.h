@@ -58,6 +58,8 @@ struct conn {
     struct conn *pump_next;   /* ws->pump_list */
     struct conn *flush_next;  /* ws->flush_list */
     struct wsuser *user;      /* NULL until authenticated */
+    int64_t token_expires_ms; /* of the token it authenticated with; 0:
+                                 never. The sweeper closes it then (1008) */
     void *urh;
     wslay_event_context_ptr wctx; /* NULL while idle */
     char *extra;                  /* bytes pipelined after the handshake */

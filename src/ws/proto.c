@@ -143,6 +143,7 @@ static void do_auth(struct conn *c, json_t *j)
         conn_close(c, WSLAY_CODE_POLICY_VIOLATION, "authentication failed");
         return;
     }
+    c->token_expires_ms = p.expires_ms;
     proto_start_session(c, p.id, false, has_after, after, epoch);
 }
 

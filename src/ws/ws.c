@@ -268,6 +268,7 @@ static void handle_handoff(struct ws_server *ws, struct xitem *it)
         conn_flush(c);
         return;
     }
+    c->token_expires_ms = it->who.expires_ms;
     proto_start_session(c, it->who.id, true, false, 0, NULL);
     conn_flush(c);
 }

@@ -13,6 +13,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -292,6 +293,28 @@ def ws_handshake(port, headers):
     head, _, rest = buf.partition(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/1.1 ") else 0
     return status, head.decode("latin-1"), s, rest
+
+
+def ws_read_frame(sock, buf):
+    """Reads one unmasked server frame; returns (opcode, payload, rest)."""
+    def need(n, buf):
+        while len(buf) < n:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise EOFError("closed")
+            buf += chunk
+        return buf
+    buf = need(2, buf)
+    op, n = buf[0] & 0x0F, buf[1] & 0x7F
+    off = 2
+    if n == 126:
+        buf = need(4, buf)
+        n, off = struct.unpack("!H", buf[2:4])[0], 4
+    elif n == 127:
+        buf = need(10, buf)
+        n, off = struct.unpack("!Q", buf[2:10])[0], 10
+    buf = need(off + n, buf)
+    return op, buf[off:off + n], buf[off + n:]
 
 
 def main():

@@ -13,7 +13,7 @@ import unittest
 
 import harness
 from harness import (ADMIN_TOKEN, BIN, Server, ServerTestCase,
-                     stop_checked, ws_handshake)
+                     stop_checked, ws_handshake, ws_read_frame)
 
 
 class IdentityTest(ServerTestCase):
@@ -191,6 +191,21 @@ class TokenExpiryTest(unittest.TestCase):
             exp2 = datetime.datetime.fromisoformat(
                 r.json["expires_at"].replace("Z", "+00:00")).timestamp()
             self.assertEqual(s.get("/v1/me", token=tok2).status, 200)
+            # a WebSocket opened with tok2 is closed when it expires (1008)
+            status, _, sock, rest = ws_handshake(s.port, {
+                "Upgrade": "websocket", "Connection": "Upgrade",
+                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                "Sec-WebSocket-Version": "13",
+                "Authorization": "Bearer " + tok2})
+            self.assertEqual(status, 101)
+            sock.settimeout(exp2 - time.time() + 5)
+            op = None
+            while op != 8:
+                op, payload, rest = ws_read_frame(sock, rest)
+            sock.close()
+            self.assertGreaterEqual(time.time(), exp2 - 0.05)
+            self.assertEqual(int.from_bytes(payload[:2], "big"), 1008)
+            self.assertIn(b"token expired", payload)
             # the expiry is in the event: a restart without the setting and
             # a rebuild keep it
             s.stop()

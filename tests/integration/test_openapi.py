@@ -32,7 +32,8 @@ import struct
 import time
 import unittest
 
-from harness import ADMIN_TOKEN, ServerTestCase, main, ws_handshake
+from harness import (ADMIN_TOKEN, ServerTestCase, main, ws_handshake,
+                     ws_read_frame)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SPEC_PATH = os.path.join(os.environ.get("CHATD_SRCDIR") or
@@ -607,28 +608,6 @@ def structure_problems(spec):
 
 # --------------------------------------------------------------------------
 
-def ws_read_text(sock, buf):
-    """Reads one unmasked server frame; returns (opcode, payload, rest)."""
-    def need(n, buf):
-        while len(buf) < n:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise EOFError("closed")
-            buf += chunk
-        return buf
-    buf = need(2, buf)
-    op, n = buf[0] & 0x0F, buf[1] & 0x7F
-    off = 2
-    if n == 126:
-        buf = need(4, buf)
-        n, off = struct.unpack("!H", buf[2:4])[0], 4
-    elif n == 127:
-        buf = need(10, buf)
-        n, off = struct.unpack("!Q", buf[2:10])[0], 10
-    buf = need(off + n, buf)
-    return op, buf[off:off + n], buf[off + n:]
-
-
 class OpenApiStaticTest(unittest.TestCase):
     def test_reader_agrees_with_pyyaml(self):
         try:
@@ -912,7 +891,7 @@ class OpenApiServerTest(ServerTestCase):
                 self.assertIn(str(code), self.ops["openWebSocket"][2]["responses"])
                 self.assertRegex(head, r"(?im)^X-Request-Id: \S+")
                 if code == 101:
-                    op, payload, rest = ws_read_text(sock, rest)
+                    op, payload, rest = ws_read_frame(sock, rest)
                     hello = json.loads(payload)
                     self.assertEqual((op, hello["type"], hello["user"]), (1, "hello", al))
                     self.assertIsInstance(hello["epoch"], str)
