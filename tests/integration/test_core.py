@@ -164,6 +164,23 @@ class IdentityTest(ServerTestCase):
         self.assertEqual(self.server.admin("GET", "/v1/me").json["kind"], "admin")
 
 
+def assert_configs_refused(test, configs, code, needle):
+    """`chatd verify` with each config exits with `code` and names the
+    setting (`needle`) on stderr."""
+    data = tempfile.mkdtemp(prefix="chatd-cfg-")
+    cfg = os.path.join(data, "c.json")
+    try:
+        for config in configs:
+            with open(cfg, "w") as f:
+                json.dump(config, f)
+            r = subprocess.run([BIN, "verify", "--config", cfg, "--data", data],
+                               capture_output=True, text=True)
+            test.assertEqual(r.returncode, code, (config, r.stderr))
+            test.assertIn(needle, r.stderr)
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
 class TokenExpiryTest(unittest.TestCase):
     """identity.token_ttl_s: tokens issued with it stop working when it
     has passed, by the expiry written into their event (so a rebuild or a
@@ -225,18 +242,10 @@ class TokenExpiryTest(unittest.TestCase):
             s.cleanup()
 
     def test_bad_ttl_refuses_to_start(self):
-        data = tempfile.mkdtemp(prefix="chatd-ttl-")
-        cfg = os.path.join(data, "c.json")
-        try:
-            for bad in (-1, "1h", 400000000):
-                with open(cfg, "w") as f:
-                    json.dump({"identity": {"token_ttl_s": bad}}, f)
-                r = subprocess.run([BIN, "verify", "--config", cfg, "--data",
-                                    data], capture_output=True, text=True)
-                self.assertEqual(r.returncode, 1, (bad, r.stderr))
-                self.assertIn("identity.token_ttl_s", r.stderr)
-        finally:
-            shutil.rmtree(data, ignore_errors=True)
+        assert_configs_refused(
+            self, [{"identity": {"token_ttl_s": bad}}
+                   for bad in (-1, "1h", 400000000)],
+            1, "identity.token_ttl_s")  # a module's setting: init fails
 
 
 class ErrorTest(ServerTestCase):
@@ -416,21 +425,14 @@ class CorsTest(ServerTestCase):
         self.assertEqual(self.ws_status("https://evil.example.com"), 403)
 
     def test_bad_lists_refuse_to_start(self):
-        data = tempfile.mkdtemp(prefix="chatd-cors-")
-        cfg = os.path.join(data, "c.json")
-        try:
-            for bad in (["app.example.com"], ["https://app.example.com/"],
-                        ["https://App.example.com"], ["*", self.APP],
-                        "https://app.example.com", [42],
-                        ["https://app.example.com:0"], ["ftp://x.example"]):
-                with open(cfg, "w") as f:
-                    json.dump({"http": {"cors_origins": bad}}, f)
-                r = subprocess.run([BIN, "verify", "--config", cfg, "--data",
-                                    data], capture_output=True, text=True)
-                self.assertEqual(r.returncode, 2, (bad, r.stderr))
-                self.assertIn("http.cors_origins", r.stderr)
-        finally:
-            shutil.rmtree(data, ignore_errors=True)
+        assert_configs_refused(
+            self, [{"http": {"cors_origins": bad}}
+                   for bad in (["app.example.com"], ["https://app.example.com/"],
+                               ["https://App.example.com"], ["*", self.APP],
+                               "https://app.example.com", [42],
+                               ["https://app.example.com:0"],
+                               ["ftp://x.example"])],
+            2, "http.cors_origins")  # a host setting: usage error
 
 
 class CorsAnyOriginTest(ServerTestCase):
