@@ -1145,7 +1145,7 @@ static void answer_destroy(struct answer *a)
 static void test_dispatch_sync(void **state)
 {
     struct fixture *fx = *state;
-    struct http_principal who = {CHATD_PRINCIPAL_USER, "u7"};
+    struct http_principal who = {.kind = CHATD_PRINCIPAL_USER, .id = "u7"};
     struct answer a;
 
     answer_init(&a);
@@ -1204,7 +1204,8 @@ static void test_dispatch_deferred(void **state)
 static void test_dispatch_errors(void **state)
 {
     struct fixture *fx = *state;
-    struct http_principal user = {CHATD_PRINCIPAL_USER, "u1"};
+    struct http_principal user = {.kind = CHATD_PRINCIPAL_USER,
+                                  .id = "u1"};
     struct answer a;
     char big[MAX_BODY + 1];
 
