@@ -356,6 +356,16 @@ static void get_user(void *state, struct chatd_req *req)
 
 /* --- revocation --- */
 
+/* Whether the tokens index entry `v` ("<u|s>:<user id>", then for an
+ * expiring token a NUL and its expiry) names `user_id`. */
+static bool token_of(const struct chatd_val *v, const char *user_id)
+{
+    const char *p = v->data, *nul = memchr(p, '\0', v->len);
+    size_t idlen = nul ? (size_t)(nul - p) : v->len, n = strlen(user_id);
+
+    return idlen == n + 2 && memcmp(p + 2, user_id, n) == 0;
+}
+
 static int revoke_one(const struct identity *id, struct chatd_txn *txn,
                       const char *user_id, const uint8_t *hash)
 {
@@ -377,12 +387,11 @@ static int revoke_mine_cmd(void *arg, struct chatd_txn *txn,
     const struct revocation *r = arg;
     const struct identity *id = r->id;
     struct chatd_val v;
-    size_t n = strlen(r->user_id);
 
     /* The token may have gone since it let this request in. */
     if (id->host->get(txn, id->tokens, r->hash, CRYPTO_SHA256_LEN, &v) !=
             CHATD_OK ||
-        v.len != n + 2 || memcmp((const char *)v.data + 2, r->user_id, n) != 0) {
+        !token_of(&v, r->user_id)) {
         id->host->reply_error(req, 401, "unauthenticated",
                               "this token is not valid any more");
         return CHATD_OK;
@@ -390,6 +399,40 @@ static int revoke_mine_cmd(void *arg, struct chatd_txn *txn,
     int rc = revoke_one(id, txn, r->user_id, r->hash);
     if (rc == CHATD_OK)
         id->host->reply_json(req, 204, NULL, 0);
+    return rc;
+}
+
+/* POST /v1/me/token: a new token for the caller, and the one of this
+ * request revoked in the same commit. */
+struct rotation {
+    struct revocation old;
+    struct new_account fresh;
+};
+
+static int rotate_mine_cmd(void *arg, struct chatd_txn *txn,
+                           struct chatd_req *req)
+{
+    struct rotation *rot = arg;
+    const struct identity *id = rot->old.id;
+    struct chatd_val v;
+    int rc;
+
+    if (id->host->get(txn, id->tokens, rot->old.hash, CRYPTO_SHA256_LEN,
+                      &v) != CHATD_OK ||
+        !token_of(&v, rot->old.user_id)) {
+        id->host->reply_error(req, 401, "unauthenticated",
+                              "this token is not valid any more");
+        return CHATD_OK;
+    }
+    rc = issue_token(id, txn, &rot->fresh);
+    if (rc == CHATD_OK)
+        rc = revoke_one(id, txn, rot->old.user_id, rot->old.hash);
+    if (rc == CHATD_OK)
+        reply_json_value(id, req, 201,
+                         json_pack("{s:s, s:s, s:o}", "user_id",
+                                   rot->fresh.user_id, "token",
+                                   rot->fresh.token, "expires_at",
+                                   expiry_json(rot->fresh.expires_ms)));
     return rc;
 }
 
@@ -487,6 +530,38 @@ static void delete_my_token(void *state, struct chatd_req *req)
     r->id = id;
     snprintf(r->user_id, sizeof(r->user_id), "%s", who.id);
     id->host->submit(req, revoke_mine_cmd, r, free);
+}
+
+static void post_my_token(void *state, struct chatd_req *req)
+{
+    struct identity *id = state;
+    struct chatd_principal who = id->host->req_principal(req);
+    struct rotation *rot;
+
+    if (who.kind == CHATD_PRINCIPAL_ADMIN) {
+        id->host->reply_error(req, 403, "forbidden",
+                              "the admin token is configured, not issued: "
+                              "change CHATD_ADMIN_TOKEN (or DATA/admin.token) "
+                              "and restart instead");
+        return;
+    }
+    rot = calloc(1, sizeof(*rot));
+    if (rot == NULL || new_token(rot->fresh.token) != CHATD_OK) {
+        free(rot);
+        id->host->reply_error(req, 500, "internal", "cannot make a token");
+        return;
+    }
+    if (who.id == NULL || strlen(who.id) >= sizeof(rot->old.user_id) ||
+        !bearer_hash(id, req, rot->old.hash)) {
+        free(rot);
+        id->host->reply_error(req, 401, "unauthenticated",
+                              "send the token to replace as the Bearer token");
+        return;
+    }
+    rot->old.id = rot->fresh.id = id;
+    snprintf(rot->old.user_id, sizeof(rot->old.user_id), "%s", who.id);
+    snprintf(rot->fresh.user_id, sizeof(rot->fresh.user_id), "%s", who.id);
+    id->host->submit(req, rotate_mine_cmd, rot, free);
 }
 
 static void delete_user_tokens(void *state, struct chatd_req *req)
@@ -814,6 +889,7 @@ static const struct chatd_route routes[] = {
     {"GET", "/v1/me", CHATD_AUTH_USER, get_me},
     {"GET", "/v1/users/{user_id}", CHATD_AUTH_USER, get_user},
     {"DELETE", "/v1/me/token", CHATD_AUTH_USER, delete_my_token},
+    {"POST", "/v1/me/token", CHATD_AUTH_USER, post_my_token},
     {"DELETE", "/v1/users/{user_id}/tokens", CHATD_AUTH_ADMIN,
      delete_user_tokens},
 };

@@ -98,6 +98,27 @@ class IdentityTest(ServerTestCase):
         self.assertError(self.server.admin("DELETE", "/v1/me/token"), 403,
                          "forbidden")
 
+    def test_rotate_own_token(self):
+        # POST /v1/me/token: a new token for the caller, the old one
+        # revoked in the same commit; other tokens untouched.
+        uid, t1 = self.server.create_user("rotate-me")
+        t2 = self.server.admin("POST", "/v1/users/%s/tokens" % uid).json["token"]
+        self.assertEqual(self.server.get("/v1/me", token=t1).status, 200)
+        r = self.server.post("/v1/me/token", token=t1)
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.json["user_id"], uid)
+        self.assertIsNone(r.json["expires_at"])
+        t3 = r.json["token"]
+        self.assertNotIn(t3, (t1, t2))
+        self.assertError(self.server.get("/v1/me", token=t1), 401,
+                         "unauthenticated")
+        self.assertEqual(self.server.get("/v1/me", token=t3).json["id"], uid)
+        self.assertEqual(self.server.get("/v1/me", token=t2).json["id"], uid)
+        self.assertError(self.server.post("/v1/me/token", token=t1), 401,
+                         "unauthenticated")
+        self.assertError(self.server.admin("POST", "/v1/me/token"), 403,
+                         "forbidden")
+
     def test_revocation_races_with_requests_using_the_token(self):
         # Requests with the token run on other connections while it is
         # revoked: whatever they raced with (a lookup that read the token
@@ -208,6 +229,14 @@ class TokenExpiryTest(unittest.TestCase):
             exp2 = datetime.datetime.fromisoformat(
                 r.json["expires_at"].replace("Z", "+00:00")).timestamp()
             self.assertEqual(s.get("/v1/me", token=tok2).status, 200)
+            # an expiring token can be rotated (the new one expires too)
+            # and revoked
+            r = s.admin("POST", "/v1/users/%s/tokens" % uid)
+            r = s.post("/v1/me/token", token=r.json["token"])
+            self.assertEqual(r.status, 201, r)
+            self.assertIsNotNone(r.json["expires_at"])
+            r = s.request("DELETE", "/v1/me/token", token=r.json["token"])
+            self.assertEqual(r.status, 204, r)
             # a WebSocket opened with tok2 is closed when it expires (1008)
             status, _, sock, rest = ws_handshake(s.port, {
                 "Upgrade": "websocket", "Connection": "Upgrade",

@@ -719,6 +719,10 @@ class OpenApiServerTest(ServerTestCase):
 
         # revocation: the caller's own token, then every token of an account
         spare = self.call("issueToken", "/v1/users/%s/tokens" % al, 201, A).json["token"]
+        r = self.call("rotateMyToken", "/v1/me/token", 201, spare)
+        self.err(self.call("rotateMyToken", "/v1/me/token", 401, spare), "unauthenticated")
+        self.err(self.call("rotateMyToken", "/v1/me/token", 403, A), "forbidden")
+        spare = r.json["token"]
         self.call("revokeMyToken", "/v1/me/token", 204, spare)
         self.err(self.call("revokeMyToken", "/v1/me/token", 401, spare), "unauthenticated")
         self.err(self.call("revokeMyToken", "/v1/me/token", 403, A), "forbidden")
