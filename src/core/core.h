@@ -36,6 +36,11 @@ size_t core_utf8_length(const void *s, size_t len);
 /* FNV-1a (64-bit) of p[0..len): for in-memory hash tables, not on disk. */
 uint64_t core_hash(const void *p, size_t len);
 
+/* Big-endian 64-bit integers (keys that sort as bytes, fixed-width
+ * values). */
+void core_be64_put(unsigned char *p, uint64_t v);
+uint64_t core_be64_get(const unsigned char *p);
+
 /* Parses a whole decimal string into [min, max]; false if it is not one. */
 bool core_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 

@@ -123,3 +123,20 @@ uint64_t core_hash(const void *p, size_t len)
         h = (h ^ b[i]) * 0x100000001b3ull; /* prime */
     return h;
 }
+
+void core_be64_put(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (unsigned char)(v & 0xff);
+        v >>= 8;
+    }
+}
+
+uint64_t core_be64_get(const unsigned char *p)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}

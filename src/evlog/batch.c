@@ -101,7 +101,7 @@ static int batch_take(struct evlog_batch *b, const MDB_val *k,
 
     if (k->mv_size != 8)
         return CHATD_EIO;
-    seq = evlog_be64_get(k->mv_data);
+    seq = core_be64_get(k->mv_data);
     rc = evlog_decode(seq, v->mv_data, v->mv_size, &ev);
     if (rc != CHATD_OK)
         return rc;
@@ -131,7 +131,7 @@ int evlog_batch_fill(struct evlog_batch *b, struct evlog_txn *txn,
     rc = mdb_cursor_open(lt, txn->log->log_dbi, &mc);
     if (rc != MDB_SUCCESS)
         return evlog_status(rc);
-    evlog_be64_put(key, after + 1);
+    core_be64_put(key, after + 1);
     k = (MDB_val){8, key};
     for (rc = mdb_cursor_get(mc, &k, &v, MDB_SET_RANGE); rc == MDB_SUCCESS;
          rc = mdb_cursor_get(mc, &k, &v, MDB_NEXT)) {

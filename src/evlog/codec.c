@@ -30,23 +30,6 @@
 #define HDR_SIZE 32
 #define FORMAT_1 1
 
-void evlog_be64_put(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (unsigned char)(v & 0xff);
-        v >>= 8;
-    }
-}
-
-uint64_t evlog_be64_get(const unsigned char *p)
-{
-    uint64_t v = 0;
-
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 static void be32_put(unsigned char *p, uint32_t v)
 {
     p[0] = (unsigned char)(v >> 24);
@@ -110,8 +93,8 @@ void evlog_codec_encode(const struct chatd_event *ev, unsigned char *buf)
     buf[4] = (unsigned char)al;
     be32_put(buf + 8, ev->v);
     be32_put(buf + 12, (uint32_t)ev->data_len);
-    evlog_be64_put(buf + 16, (uint64_t)ev->time_ms);
-    evlog_be64_put(buf + 24, ev->stream_ver);
+    core_be64_put(buf + 16, (uint64_t)ev->time_ms);
+    core_be64_put(buf + 24, ev->stream_ver);
 
     unsigned char *p = buf + HDR_SIZE;
     p = put_str(p, ev->type, tl);
@@ -152,11 +135,11 @@ static int decode_v1(uint64_t seq, const unsigned char *r, size_t len,
     *out = (struct chatd_event){
         .size = sizeof(struct chatd_event),
         .seq = seq,
-        .time_ms = (int64_t)evlog_be64_get(r + 16),
+        .time_ms = (int64_t)core_be64_get(r + 16),
         .type = (const char *)t,
         .v = be32_get(r + 8),
         .stream = (const char *)s,
-        .stream_ver = evlog_be64_get(r + 24),
+        .stream_ver = core_be64_get(r + 24),
         .correlation_id = (const char *)c,
         .actor = (const char *)a,
         .data = (const char *)d,

@@ -117,7 +117,7 @@ static int check_format(struct evlog *log, MDB_txn *txn)
     if (rc == MDB_SUCCESS) {
         if (v.mv_size != 8)
             return CHATD_EIO;
-        have = evlog_be64_get(v.mv_data);
+        have = core_be64_get(v.mv_data);
         if (have > EVLOG_ENV_FORMAT)
             return CHATD_EIO;
         if (have == EVLOG_ENV_FORMAT)
@@ -133,7 +133,7 @@ static int check_format(struct evlog *log, MDB_txn *txn)
                  "upgraded to %d (read models move to %s)", log->path,
                  EVLOG_ENV_FORMAT, log->vpath);
     }
-    evlog_be64_put(buf, EVLOG_ENV_FORMAT);
+    core_be64_put(buf, EVLOG_ENV_FORMAT);
     v = (MDB_val){8, buf};
     return evlog_status(mdb_put(txn, log->meta_dbi, &k, &v, 0));
 }
@@ -151,7 +151,7 @@ static int u64_result(int rc, const MDB_val *val, bool absent_is_zero,
         return evlog_status(rc);
     if (val->mv_size != 8)
         return CHATD_EIO;
-    *out = evlog_be64_get(val->mv_data);
+    *out = core_be64_get(val->mv_data);
     return CHATD_OK;
 }
 
@@ -471,7 +471,7 @@ int evlog_meta_get_u64(struct evlog_txn *txn, const char *key, uint64_t *out)
         return rc;
     if (v.len != 8)
         return CHATD_EIO;
-    *out = evlog_be64_get(v.data);
+    *out = core_be64_get(v.data);
     return CHATD_OK;
 }
 
@@ -479,6 +479,6 @@ int evlog_meta_put_u64(struct evlog_txn *txn, const char *key, uint64_t val)
 {
     unsigned char buf[8];
 
-    evlog_be64_put(buf, val);
+    core_be64_put(buf, val);
     return evlog_meta_put_raw(txn, key, buf, 8);
 }

@@ -294,9 +294,6 @@ void evlog_cursor_close(struct evlog_cursor *c);
 int evlog_store_digest(struct evlog_txn *txn, const struct evlog_store *st,
                        uint64_t *out);
 
-/* Big-endian 64-bit keys (sequence numbers sort as bytes). Pure. */
-void evlog_be64_put(unsigned char *p, uint64_t v);
-uint64_t evlog_be64_get(const unsigned char *p);
 
 /* Consistent online copy of both environments to dest_dir (mdb_env_copy2
  * with compaction; the read models first, then the log, so the copy's

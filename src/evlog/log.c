@@ -155,7 +155,7 @@ int evlog_get(struct evlog_txn *txn, uint64_t seq, struct chatd_event *out)
     rc = evlog_log_snapshot(txn, &lt);
     if (rc != CHATD_OK)
         return rc;
-    evlog_be64_put(key, seq);
+    core_be64_put(key, seq);
     rc = mdb_get(lt, txn->log->log_dbi, &k, &v);
     if (rc != MDB_SUCCESS)
         return evlog_status(rc);
@@ -169,7 +169,7 @@ static int seek_after(MDB_cursor *mc, uint64_t after, MDB_val *k, MDB_val *v)
 
     if (after == UINT64_MAX)
         return MDB_NOTFOUND;
-    evlog_be64_put(key, after + 1);
+    core_be64_put(key, after + 1);
     *k = (MDB_val){8, key};
     return mdb_cursor_get(mc, k, v, MDB_SET_RANGE);
 }
@@ -179,7 +179,7 @@ static int record_decode(const MDB_val *k, const MDB_val *v,
 {
     if (k->mv_size != 8)
         return CHATD_EIO;
-    return evlog_decode(evlog_be64_get(k->mv_data), v->mv_data, v->mv_size,
+    return evlog_decode(core_be64_get(k->mv_data), v->mv_data, v->mv_size,
                         out);
 }
 

@@ -307,7 +307,7 @@ static uint64_t fnv_len(uint64_t h, size_t len)
 {
     unsigned char buf[8];
 
-    evlog_be64_put(buf, len);
+    core_be64_put(buf, len);
     return fnv(h, buf, sizeof buf);
 }
 

@@ -379,7 +379,7 @@ static int put_pending(struct evlog_txn *txn, MDB_txn *lw)
          k = k->next) {
         MDB_val mk = {8, key}, mv = {k->len, k->rec};
 
-        evlog_be64_put(key, k->seq);
+        core_be64_put(key, k->seq);
         rc = mdb_put(lw, txn->log->log_dbi, &mk, &mv, MDB_APPEND);
     }
     for (struct evlog_meta_op *m = txn->metas; m && rc == MDB_SUCCESS;
@@ -449,7 +449,7 @@ static int put_streams(struct evlog_txn *txn)
             continue;
         MDB_val k = {strlen(op->stream), op->stream}, v = {8, buf};
 
-        evlog_be64_put(buf, op->ver);
+        core_be64_put(buf, op->ver);
         rc = mdb_put(txn->mdb, txn->log->streams_dbi, &k, &v, 0);
     }
     free(seen);

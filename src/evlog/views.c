@@ -208,7 +208,7 @@ static int init_views(struct evlog *log, bool wipe)
         }
         unsigned char buf[8];
         MDB_val k = {strlen(FORMAT), FORMAT}, v = {8, buf};
-        evlog_be64_put(buf, VIEWS_FORMAT);
+        core_be64_put(buf, VIEWS_FORMAT);
         rc = evlog_status(mdb_put(txn, log->vmeta_dbi, &k, &v, 0));
     }
     if (rc != CHATD_OK) {
@@ -299,7 +299,7 @@ int evlog_views_put_applied(struct evlog_txn *txn, uint64_t seq)
     unsigned char buf[8];
     MDB_val k = {strlen(APPLIED), APPLIED}, v = {8, buf};
 
-    evlog_be64_put(buf, seq);
+    core_be64_put(buf, seq);
     evlog_txn_wrote(txn);
     return evlog_status(mdb_put(txn->mdb, txn->log->vmeta_dbi, &k, &v, 0));
 }
@@ -346,7 +346,7 @@ int evlog_views_meta_put_u64(struct evlog_txn *txn, const char *key,
 
     if (rc != CHATD_OK)
         return rc;
-    evlog_be64_put(buf, val);
+    core_be64_put(buf, val);
 
     MDB_val k = {strlen(key), (void *)key}, v = {8, buf};
     evlog_txn_wrote(txn);
@@ -379,7 +379,7 @@ int evlog_views_advance(struct evlog_txn *txn, const struct evlog_batch *b)
         rc = evlog_batch_event(b, i, &ev);
         if (rc != CHATD_OK)
             break;
-        evlog_be64_put(buf, ev.stream_ver);
+        core_be64_put(buf, ev.stream_ver);
 
         MDB_val k = {strlen(ev.stream), (void *)ev.stream}, v = {8, buf};
         rc = evlog_status(mdb_put(txn->mdb, txn->log->streams_dbi, &k, &v, 0));

@@ -94,7 +94,7 @@ static size_t feed_key(unsigned char *k, const char *user, size_t ulen,
 {
     memcpy(k, user, ulen);
     k[ulen] = 0;
-    evlog_be64_put(k + ulen + 1, first);
+    core_be64_put(k + ulen + 1, first);
     return ulen + 1 + 8;
 }
 
@@ -110,7 +110,7 @@ static bool feed_key_is_user(const struct chatd_val *k, const char *user,
 static int chunk_decode(const struct chatd_val *k, const struct chatd_val *v,
                         size_t ulen, uint64_t *first, size_t *n)
 {
-    *first = evlog_be64_get((const unsigned char *)k->data + ulen + 1);
+    *first = core_be64_get((const unsigned char *)k->data + ulen + 1);
     *n = v->len / 8;
     if (v->len % 8 != 0 || *n == 0 || *n > FEED_CHUNK || *first == 0 ||
         chunk_first(*first) != *first)
@@ -120,7 +120,7 @@ static int chunk_decode(const struct chatd_val *k, const struct chatd_val *v,
 
 static uint64_t chunk_seq(const struct chatd_val *v, size_t i)
 {
-    return evlog_be64_get((const unsigned char *)v->data + i * 8);
+    return core_be64_get((const unsigned char *)v->data + i * 8);
 }
 
 int userfeed_open(struct userfeed **out, struct evlog *log)
@@ -399,10 +399,10 @@ static int put_recipients(struct userfeed *uf, struct evlog_txn *txn,
         nb[len++] = u->len;
         memcpy(nb + len, t->names + u->off, u->len);
         len += u->len;
-        evlog_be64_put(nb + len, e[i].pos);
+        core_be64_put(nb + len, e[i].pos);
         len += 8;
     }
-    evlog_be64_put(key, e[0].seq);
+    core_be64_put(key, e[0].seq);
     return evlog_put_kv(txn, uf->feedseq, key, 8, nb, len);
 }
 
@@ -442,7 +442,7 @@ static int flush_user(struct userfeed *uf, struct evlog_txn *txn,
     }
     for (uint32_t j = u->first; rc == CHATD_OK && j != NONE;
          j = t->journal[j].next) {
-        evlog_be64_put(seqs + n * 8, t->journal[j].seq);
+        core_be64_put(seqs + n * 8, t->journal[j].seq);
         if (++n == FEED_CHUNK) {
             rc = put_chunk(uf, txn, u, first, seqs, n);
             first += FEED_CHUNK;
@@ -588,14 +588,14 @@ int userfeed_by_seq(struct userfeed *uf, struct evlog_txn *txn,
     int rc = evlog_cursor_open(txn, uf->feedseq, &c);
     if (rc != CHATD_OK)
         return rc;
-    evlog_be64_put(sk, first_seq);
+    core_be64_put(sk, first_seq);
     rc = evlog_cursor_seek(c, CHATD_SEEK_GE, sk, 8, &k, &v);
     while (rc == CHATD_OK) {
         if (k.len != 8) {
             rc = CHATD_EIO;
             break;
         }
-        uint64_t seq = evlog_be64_get(k.data);
+        uint64_t seq = core_be64_get(k.data);
         if (seq > last_seq)
             break;
         const unsigned char *p = v.data, *end = p + v.len;
@@ -608,7 +608,7 @@ int userfeed_by_seq(struct userfeed *uf, struct evlog_txn *txn,
             }
             memcpy(user, p, ulen);
             user[ulen] = 0;
-            rc = fn(arg, seq, user, ulen, evlog_be64_get(p + ulen));
+            rc = fn(arg, seq, user, ulen, core_be64_get(p + ulen));
             p += ulen + 8;
         }
         if (rc != CHATD_OK)

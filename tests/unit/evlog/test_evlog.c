@@ -489,7 +489,7 @@ static void put_raw(struct evlog *log, uint64_t seq, const void *rec,
     MDB_txn *lw;
 
     (void)txn;
-    evlog_be64_put(key, seq);
+    core_be64_put(key, seq);
     MDB_val k = {8, key}, v = {len, (void *)rec};
     assert_int_equal(mdb_txn_begin(log->env, NULL, 0, &lw), 0);
     assert_int_equal(mdb_put(lw, log->log_dbi, &k, &v, 0), 0);
@@ -619,7 +619,7 @@ static int append_counted(struct appender *a)
     if (rc != CHATD_OK)
         return rc;
     rc = evlog_append(txn, &ev, CHATD_ANY_VERSION, NULL);
-    evlog_be64_put(buf, ++a->n);
+    core_be64_put(buf, ++a->n);
     if (rc == CHATD_OK)
         rc = evlog_put_kv(txn, a->st, "count", 5, buf, 8);
     if (rc != CHATD_OK) {
@@ -659,7 +659,7 @@ static void check_backup(const char *dir, uint64_t max_seq)
     assert_int_equal(evlog_views_applied(txn, &applied), CHATD_OK);
     assert_true(applied >= 50 && applied <= last);
     assert_int_equal(evlog_get_kv(txn, st, "count", 5, &v), CHATD_OK);
-    assert_int_equal(evlog_be64_get(v.data), applied);
+    assert_int_equal(core_be64_get(v.data), applied);
     for (uint64_t s = 1; s <= last; s++)
         assert_int_equal(evlog_get(txn, s, &ev), CHATD_OK);
     assert_int_equal(evlog_get(txn, last + 1, &ev), CHATD_ENOTFOUND);

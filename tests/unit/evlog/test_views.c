@@ -61,7 +61,7 @@ static int post(struct evlog *log, struct evlog_store *st)
     if (rc != CHATD_OK)
         return rc;
     rc = evlog_append(txn, &ev, CHATD_ANY_VERSION, NULL);
-    evlog_be64_put(buf, evlog_txn_last_seq(txn));
+    core_be64_put(buf, evlog_txn_last_seq(txn));
     if (rc == CHATD_OK)
         rc = evlog_put_kv(txn, st, "count", 5, buf, 8);
     if (rc != CHATD_OK) {
@@ -115,7 +115,7 @@ static struct seen look(struct evlog *log)
                      CHATD_OK);
     s.count_rc = evlog_get_kv(txn, st, "count", 5, &v);
     if (s.count_rc == CHATD_OK)
-        s.count = evlog_be64_get(v.data);
+        s.count = core_be64_get(v.data);
     evlog_txn_abort(txn);
     return s;
 }
@@ -219,7 +219,7 @@ static void test_log_ahead_then_advance(void **state)
     assert_int_equal(evlog_store_open(log, "test", "counts", &st), CHATD_OK);
     assert_int_equal(post(log, st), CHATD_OK);
     evlog_codec_encode(&ev, rec);
-    evlog_be64_put(key, 2);
+    core_be64_put(key, 2);
     MDB_val k = {8, key}, v = {len, rec};
     assert_int_equal(mdb_txn_begin(log->env, NULL, 0, &lw), 0);
     assert_int_equal(mdb_put(lw, log->log_dbi, &k, &v, MDB_APPEND), 0);
@@ -325,7 +325,7 @@ static void test_format1_upgrade(void **state)
     assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
     assert_int_equal(mdb_dbi_open(txn, "log", MDB_CREATE, &logdbi), 0);
     assert_int_equal(mdb_dbi_open(txn, "meta", MDB_CREATE, &meta), 0);
-    evlog_be64_put(fmt, 1);
+    core_be64_put(fmt, 1);
     assert_int_equal(mdb_put(txn, meta, &k, &v, 0), 0);
     assert_int_equal(mdb_put(txn, meta, &ek, &ev, 0), 0);
     assert_int_equal(mdb_dbi_open(txn, "streams", MDB_CREATE, &old), 0);

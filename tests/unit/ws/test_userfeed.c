@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "core/core.h"
 #include "evlog/evlog.h"
 #include "ws/userfeed.h"
 
@@ -391,7 +392,7 @@ static void test_flush_writes_this_txns_deliveries(void **state)
     assert_int_equal(evlog_store_open(f->log, "host", "feedseq", &st),
                      CHATD_OK);
     assert_int_equal(evlog_txn_begin(f->log, true, &txn), CHATD_OK);
-    evlog_be64_put(key, 999);
+    core_be64_put(key, 999);
     assert_int_equal(evlog_put_kv(txn, st, key, 8, bad, sizeof bad), CHATD_OK);
     assert_int_equal(evlog_txn_commit(txn), CHATD_OK);
     memset(&c, 0, sizeof c);
@@ -508,7 +509,7 @@ static void test_records_of_positions(void **state)
     unsigned char key[16] = "carol", bad[12] = {0};
     assert_int_equal(evlog_store_open(f->log, "host", "feed", &st), CHATD_OK);
     assert_int_equal(evlog_txn_begin(f->log, true, &txn), CHATD_OK);
-    evlog_be64_put(key + 6, 1);
+    core_be64_put(key + 6, 1);
     assert_int_equal(evlog_put_kv(txn, st, key, 14, bad, sizeof bad), CHATD_OK);
     assert_int_equal(evlog_txn_commit(txn), CHATD_OK);
     assert_int_equal(evlog_txn_begin(f->log, false, &txn), CHATD_OK);
@@ -541,10 +542,10 @@ static void test_clear_and_bad_arguments(void **state)
 static void test_be64(void **state)
 {
     unsigned char b[8];
-    evlog_be64_put(b, 0x0102030405060708ull);
+    core_be64_put(b, 0x0102030405060708ull);
     assert_int_equal(b[0], 1);
     assert_int_equal(b[7], 8);
-    assert_true(evlog_be64_get(b) == 0x0102030405060708ull);
+    assert_true(core_be64_get(b) == 0x0102030405060708ull);
 }
 
 int main(void)
