@@ -238,7 +238,7 @@ static enum MHD_Result on_first(struct http_server *s,
                                 void **con_cls)
 {
     struct chatd_req *r = http_req_alloc(s, REQ_MHD);
-    const char *cl, *origin;
+    const char *cl, *origin = NULL;
 
     if (r == NULL)
         return MHD_NO;
@@ -253,10 +253,14 @@ static enum MHD_Result on_first(struct http_server *s,
     r->body_expected =
         header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL ||
         (cl != NULL && strcmp(cl, "0") != 0);
-    origin = header(r, "Origin");
-    r->cors_origin = http_cors_match(s, origin);
-    if (http_cors_preflight(r, header(r, "Access-Control-Request-Method")))
-        return reject_early(r);
+    if (s->ncors > 0) { /* no header lookups without a list */
+        origin = header(r, "Origin");
+        r->cors_origin = http_cors_match(s, origin);
+        if (r->cors_origin != NULL && strcmp(r->method, "OPTIONS") == 0 &&
+            http_cors_preflight(r,
+                                header(r, "Access-Control-Request-Method")))
+            return reject_early(r);
+    }
     if (!http_router_resolve(r))
         return reject_early(r);
     if (r->route->kind == ROUTE_UPGRADE) {

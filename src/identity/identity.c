@@ -356,14 +356,46 @@ static void get_user(void *state, struct chatd_req *req)
 
 /* --- revocation --- */
 
-/* Whether the tokens index entry `v` ("<u|s>:<user id>", then for an
- * expiring token a NUL and its expiry) names `user_id`. */
-static bool token_of(const struct chatd_val *v, const char *user_id)
+/* A tokens index value: "<u|s>:<user id>", then for a token that
+ * expires a NUL and its expiry (be64 ms). */
+struct token_entry {
+    bool service;
+    const char *uid; /* into the value, not NUL-terminated */
+    size_t uid_len;
+    int64_t expires_ms; /* 0: never */
+};
+
+static bool token_entry_read(const struct chatd_val *v, struct token_entry *e)
 {
     const char *p = v->data, *nul = memchr(p, '\0', v->len);
-    size_t idlen = nul ? (size_t)(nul - p) : v->len, n = strlen(user_id);
+    size_t len = nul ? (size_t)(nul - p) : v->len;
 
-    return idlen == n + 2 && memcmp(p + 2, user_id, n) == 0;
+    if (len < 3 || len - 2 >= HTTP_ID_MAX || (nul && v->len - len != 9))
+        return false;
+    e->service = p[0] == 's';
+    e->uid = p + 2;
+    e->uid_len = len - 2;
+    e->expires_ms = nul ? (int64_t)core_be64_get((const unsigned char *)nul + 1)
+                        : 0;
+    return true;
+}
+
+/* The token of a revocation or rotation still belongs to its user (it may
+ * have gone since it let the request in); else a 401 is set. */
+static bool still_mine(const struct identity *id, struct chatd_txn *txn,
+                       struct chatd_req *req, const struct revocation *r)
+{
+    struct chatd_val v;
+    struct token_entry e;
+
+    if (id->host->get(txn, id->tokens, r->hash, CRYPTO_SHA256_LEN, &v) ==
+            CHATD_OK &&
+        token_entry_read(&v, &e) && e.uid_len == strlen(r->user_id) &&
+        memcmp(e.uid, r->user_id, e.uid_len) == 0)
+        return true;
+    id->host->reply_error(req, 401, "unauthenticated",
+                          "this token is not valid any more");
+    return false;
 }
 
 static int revoke_one(const struct identity *id, struct chatd_txn *txn,
@@ -386,16 +418,9 @@ static int revoke_mine_cmd(void *arg, struct chatd_txn *txn,
 {
     const struct revocation *r = arg;
     const struct identity *id = r->id;
-    struct chatd_val v;
 
-    /* The token may have gone since it let this request in. */
-    if (id->host->get(txn, id->tokens, r->hash, CRYPTO_SHA256_LEN, &v) !=
-            CHATD_OK ||
-        !token_of(&v, r->user_id)) {
-        id->host->reply_error(req, 401, "unauthenticated",
-                              "this token is not valid any more");
+    if (!still_mine(id, txn, req, r))
         return CHATD_OK;
-    }
     int rc = revoke_one(id, txn, r->user_id, r->hash);
     if (rc == CHATD_OK)
         id->host->reply_json(req, 204, NULL, 0);
@@ -414,16 +439,10 @@ static int rotate_mine_cmd(void *arg, struct chatd_txn *txn,
 {
     struct rotation *rot = arg;
     const struct identity *id = rot->old.id;
-    struct chatd_val v;
     int rc;
 
-    if (id->host->get(txn, id->tokens, rot->old.hash, CRYPTO_SHA256_LEN,
-                      &v) != CHATD_OK ||
-        !token_of(&v, rot->old.user_id)) {
-        id->host->reply_error(req, 401, "unauthenticated",
-                              "this token is not valid any more");
+    if (!still_mine(id, txn, req, &rot->old))
         return CHATD_OK;
-    }
     rc = issue_token(id, txn, &rot->fresh);
     if (rc == CHATD_OK)
         rc = revoke_one(id, txn, rot->old.user_id, rot->old.hash);
@@ -502,65 +521,67 @@ static bool bearer_hash(const struct identity *id, struct chatd_req *req,
     return true;
 }
 
-static void delete_my_token(void *state, struct chatd_req *req)
+/* DELETE and POST /v1/me/token: the caller and the hash of the token of
+ * this request into r; false with the answer set (403 for the admin,
+ * whose token is configured, not issued; 401 without a bearer token). */
+static bool my_token(struct identity *id, struct chatd_req *req,
+                     struct revocation *r, const char *what)
 {
-    struct identity *id = state;
     struct chatd_principal who = id->host->req_principal(req);
-    struct revocation *r;
+    char msg[64];
 
     if (who.kind == CHATD_PRINCIPAL_ADMIN) {
         id->host->reply_error(req, 403, "forbidden",
                               "the admin token is configured, not issued: "
                               "change CHATD_ADMIN_TOKEN (or DATA/admin.token) "
                               "and restart instead");
-        return;
+        return false;
     }
-    r = calloc(1, sizeof(*r));
+    if (who.id == NULL || strlen(who.id) >= sizeof(r->user_id) ||
+        !bearer_hash(id, req, r->hash)) {
+        snprintf(msg, sizeof(msg), "send the token to %s as the Bearer token",
+                 what);
+        id->host->reply_error(req, 401, "unauthenticated", msg);
+        return false;
+    }
+    r->id = id;
+    snprintf(r->user_id, sizeof(r->user_id), "%s", who.id);
+    return true;
+}
+
+static void delete_my_token(void *state, struct chatd_req *req)
+{
+    struct identity *id = state;
+    struct revocation *r = calloc(1, sizeof(*r));
+
     if (r == NULL) {
         id->host->reply_error(req, 500, "internal", "out of memory");
         return;
     }
-    if (who.id == NULL || strlen(who.id) >= sizeof(r->user_id) ||
-        !bearer_hash(id, req, r->hash)) {
+    if (!my_token(id, req, r, "revoke")) {
         free(r);
-        id->host->reply_error(req, 401, "unauthenticated",
-                              "send the token to revoke as the Bearer token");
         return;
     }
-    r->id = id;
-    snprintf(r->user_id, sizeof(r->user_id), "%s", who.id);
     id->host->submit(req, revoke_mine_cmd, r, free);
 }
 
 static void post_my_token(void *state, struct chatd_req *req)
 {
     struct identity *id = state;
-    struct chatd_principal who = id->host->req_principal(req);
-    struct rotation *rot;
+    struct rotation *rot = calloc(1, sizeof(*rot));
 
-    if (who.kind == CHATD_PRINCIPAL_ADMIN) {
-        id->host->reply_error(req, 403, "forbidden",
-                              "the admin token is configured, not issued: "
-                              "change CHATD_ADMIN_TOKEN (or DATA/admin.token) "
-                              "and restart instead");
-        return;
-    }
-    rot = calloc(1, sizeof(*rot));
     if (rot == NULL || new_token(rot->fresh.token) != CHATD_OK) {
         free(rot);
         id->host->reply_error(req, 500, "internal", "cannot make a token");
         return;
     }
-    if (who.id == NULL || strlen(who.id) >= sizeof(rot->old.user_id) ||
-        !bearer_hash(id, req, rot->old.hash)) {
+    if (!my_token(id, req, &rot->old, "replace")) {
         free(rot);
-        id->host->reply_error(req, 401, "unauthenticated",
-                              "send the token to replace as the Bearer token");
         return;
     }
-    rot->old.id = rot->fresh.id = id;
-    snprintf(rot->old.user_id, sizeof(rot->old.user_id), "%s", who.id);
-    snprintf(rot->fresh.user_id, sizeof(rot->fresh.user_id), "%s", who.id);
+    rot->fresh.id = id;
+    snprintf(rot->fresh.user_id, sizeof(rot->fresh.user_id), "%s",
+             rot->old.user_id);
     id->host->submit(req, rotate_mine_cmd, rot, free);
 }
 
@@ -639,21 +660,6 @@ static bool token_event_read(const json_t *data, const char **user_id,
            crypto_unhex(hex, CRYPTO_SHA256_LEN, hash);
 }
 
-static void be64_put(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (unsigned char)v;
-}
-
-static uint64_t be64_get(const unsigned char *p)
-{
-    uint64_t v = 0;
-
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 /* The token index maps a token hash to "<u|s>:<user id>", followed for
  * a token that expires by a NUL and its expiry (be64 ms), so that
  * authenticating a request is one lookup with no JSON to parse. */
@@ -680,7 +686,7 @@ static int put_token(const struct identity *id, struct chatd_txn *txn,
     json_decref(user);
     if (exp != NULL) {
         value[n++] = '\0';
-        be64_put((unsigned char *)value + n,
+        core_be64_put((unsigned char *)value + n,
                       (uint64_t)json_integer_value(exp));
         n += 8;
     }
@@ -799,34 +805,22 @@ static int token_lookup(struct identity *id, const uint8_t *hash,
 {
     struct chatd_txn *txn;
     struct chatd_val v;
-    const char *p, *nul;
-    size_t idlen;
+    struct token_entry e;
     int rc;
 
-    out->expires_ms = 0;
     txn = id->host->read_begin(id->mod);
     if (txn == NULL)
         return CHATD_EIO;
     rc = id->host->get(txn, id->tokens, hash, CRYPTO_SHA256_LEN, &v);
-    p = v.data;
-    nul = rc == CHATD_OK ? memchr(p, '\0', v.len) : NULL;
-    idlen = nul ? (size_t)(nul - p) : v.len;
-    if (rc == CHATD_OK &&
-        (idlen < 3 || idlen - 2 >= sizeof(out->id) ||
-         (nul != NULL && v.len - idlen != 9)))
+    if (rc == CHATD_OK && !token_entry_read(&v, &e))
         rc = CHATD_EIO;
+    if (rc == CHATD_OK && expired(e.expires_ms))
+        rc = CHATD_ENOTFOUND;
     if (rc == CHATD_OK) {
-        out->kind = p[0] == 's' ? CHATD_PRINCIPAL_SERVICE
-                                : CHATD_PRINCIPAL_USER;
-        memcpy(out->id, p + 2, idlen - 2);
-        out->id[idlen - 2] = '\0';
-        if (nul != NULL)
-            out->expires_ms =
-                (int64_t)be64_get((const unsigned char *)nul + 1);
-        if (expired(out->expires_ms)) {
-            memset(out, 0, sizeof(*out));
-            rc = CHATD_ENOTFOUND;
-        }
+        out->kind = e.service ? CHATD_PRINCIPAL_SERVICE : CHATD_PRINCIPAL_USER;
+        memcpy(out->id, e.uid, e.uid_len);
+        out->id[e.uid_len] = '\0';
+        out->expires_ms = e.expires_ms;
     }
     id->host->read_end(txn);
     return rc;
