@@ -10,7 +10,8 @@
  * name of a loaded module (checked by the module host). */
 static const char *const host_keys[] = {
     "listen", "data", "modules", "module_dir", "log_level", "durability",
-    "http",   "ws",   "push",    "commit",     "map_size_mb", NULL};
+    "http",   "ws",   "push",    "commit",     "map_size_mb",
+    "writable_map", NULL};
 
 static const char *const http_keys[] = {"max_body", "max_connections",
                                         "connection_memory", "timeout_s",
@@ -160,6 +161,24 @@ static int resolve_log_level(struct config *cfg)
              "log_level: expected debug, info, warn or error, found \"%s\"",
              level);
     return CHATD_EINVAL;
+}
+
+/* "writable_map": the read models in a writable map (src/evlog/vspace.c);
+ * false keeps them read-only mapped and written with pwrite. */
+static int resolve_writable_map(struct config *cfg)
+{
+    const json_t *v = json_object_get(cfg->root, "writable_map");
+
+    cfg->writable_map = true;
+    if (v == NULL)
+        return CHATD_OK;
+    if (!json_is_boolean(v)) {
+        core_log(CORE_LOG_ERROR, "config", "writable_map: expected true or "
+                 "false");
+        return CHATD_EINVAL;
+    }
+    cfg->writable_map = json_is_true(v);
+    return CHATD_OK;
 }
 
 static int resolve_durability(struct config *cfg)
@@ -323,6 +342,8 @@ int config_load(struct config *cfg, const struct config_flags *flags)
         rc = resolve_log_level(cfg);
     if (rc == CHATD_OK)
         rc = resolve_durability(cfg);
+    if (rc == CHATD_OK)
+        rc = resolve_writable_map(cfg);
     if (rc == CHATD_OK)
         rc = resolve_modules(cfg);
     if (rc == CHATD_OK)

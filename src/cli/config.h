@@ -30,6 +30,7 @@ struct config {
     int log_level;            /* enum core_log_level */
     bool nosync;              /* "durability": "relaxed" */
     int64_t map_size;         /* "map_size_mb" in MiB, stored in bytes */
+    bool writable_map;        /* "writable_map" (default true) */
     /* http */
     int64_t max_body;
     int64_t max_connections;

@@ -165,6 +165,7 @@ static int open_storage(struct server *s)
     struct evlog_options opt = {.dir = s->cfg->data_dir,
                                 .map_size = (size_t)s->cfg->map_size,
                                 .nosync = s->cfg->nosync,
+                                .views_writable_map = s->cfg->writable_map,
                                 .boot_id = getenv("CHATD_BOOT_ID"),
                                 .err = why,
                                 .err_size = sizeof(why)};

@@ -307,6 +307,8 @@ int evlog_open(struct evlog **out, const struct evlog_options *opt)
     if (!log)
         return CHATD_ENOMEM;
     log->read_only = opt->read_only;
+    log->vmap_writable = opt->views_writable_map && !opt->read_only;
+    log->vfd = -1;
     pthread_mutex_init(&log->lpool.mu, NULL);
     pthread_mutex_init(&log->vpool.mu, NULL);
     log->dir = strdup(opt->dir);

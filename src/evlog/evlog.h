@@ -52,6 +52,9 @@ struct evlog_options {
     size_t map_size;    /* bytes; 0 = default 64 GiB (sparse) */
     bool nosync;        /* relaxed durability: no fsync on commit */
     bool read_only;     /* open for verify/dump/backup without writing */
+    /* Added: the read models in a writable map (src/evlog/vspace.c);
+     * ignored when read_only. */
+    bool views_writable_map;
     /* Added: optional buffer (may be NULL) that receives a one-line message
      * for the operator when evlog_open fails. Owned by the caller. */
     char *err;

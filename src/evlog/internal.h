@@ -49,6 +49,15 @@ struct evlog {
     pthread_mutex_t stores_lock;
     struct evlog_store *stores; /* owned; freed by evlog_close */
     struct evlog_rpool lpool, vpool; /* of env and venv */
+    /* The read models mapped writable, and their file written ahead of
+     * LMDB (vspace.c); the rest only under venv's write lock. */
+    bool vmap_writable;
+    bool vfull_logged;
+    int vfd;
+    size_t vpage_size;
+    size_t vused;       /* bytes up to LMDB's last page, last seen */
+    size_t vready;      /* the file is written up to here */
+    size_t vgrowth_max; /* largest growth of the file in one txn */
 };
 
 struct evlog_store {
@@ -133,6 +142,15 @@ struct evlog_cursor {
 };
 
 /* Maps an LMDB or errno result to a CHATD_* status. */
+/* vspace.c: with vmap_writable, after venv is open (before any write
+ * txn), and at the start of each write txn on venv, before it takes a
+ * page: writes the file ahead of LMDB's last page. CHATD_EFULL: not even
+ * the minimum margin could be written (the txn must not go on). */
+int evlog_vspace_open(struct evlog *log);
+int evlog_vspace_ensure(struct evlog *log);
+/* A write txn on venv, begun and checked by evlog_vspace_ensure. */
+int evlog_views_begin_write(struct evlog *log, MDB_txn **out);
+
 int evlog_status(int rc);
 
 /* Usable for reads/writes now (not finished, no live child). */

@@ -1,7 +1,8 @@
 # src/evlog — the LMDB environment, the append-only log and the stores.
 src_libchatd_a_SOURCES += src/evlog/evlog.h src/evlog/internal.h \
 	src/evlog/evlog.c src/evlog/txn.c src/evlog/codec.c src/evlog/log.c \
-	src/evlog/batch.c src/evlog/store.c src/evlog/backup.c src/evlog/views.c
+	src/evlog/batch.c src/evlog/store.c src/evlog/backup.c src/evlog/views.c \
+	src/evlog/vspace.c
 
 check_PROGRAMS += tests/unit/evlog/test_evlog
 TESTS += tests/unit/evlog/test_evlog
@@ -29,6 +30,13 @@ tests_unit_evlog_test_store_SOURCES = tests/unit/evlog/test_store.c \
 	tests/unit/evlog/testdir.h
 tests_unit_evlog_test_store_CFLAGS = $(UNITCFLAGS)
 tests_unit_evlog_test_store_LDADD = $(UNITLIBS)
+
+check_PROGRAMS += tests/unit/evlog/test_vspace
+TESTS += tests/unit/evlog/test_vspace
+tests_unit_evlog_test_vspace_SOURCES = tests/unit/evlog/test_vspace.c \
+	tests/unit/evlog/testdir.h
+tests_unit_evlog_test_vspace_CFLAGS = $(UNITCFLAGS)
+tests_unit_evlog_test_vspace_LDADD = $(UNITLIBS)
 
 # The benchmark of the storage core (not run by `make check`).
 noinst_PROGRAMS += bench/evlog_bench

@@ -31,11 +31,12 @@ static struct evlog_store *store_find(struct evlog *log, const char *name)
 static int dbi_open(struct evlog *log, const char *dbname, MDB_dbi *dbi)
 {
     MDB_txn *txn;
-    int rc = mdb_txn_begin(log->venv, NULL, log->read_only ? MDB_RDONLY : 0,
-                           &txn);
+    int rc = log->read_only
+                 ? evlog_status(mdb_txn_begin(log->venv, NULL, MDB_RDONLY, &txn))
+                 : evlog_views_begin_write(log, &txn);
 
-    if (rc != MDB_SUCCESS)
-        return evlog_status(rc);
+    if (rc != CHATD_OK)
+        return rc;
     rc = mdb_dbi_open(txn, dbname, log->read_only ? 0 : MDB_CREATE, dbi);
     if (rc != MDB_SUCCESS) {
         mdb_txn_abort(txn);

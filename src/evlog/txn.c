@@ -139,10 +139,10 @@ static int txn_new(struct evlog *log, struct evlog_txn *parent, bool write,
         *out = txn;
         return CHATD_OK;
     }
-    rc = mdb_txn_begin(log->venv, NULL, 0, &txn->mdb);
-    if (rc != MDB_SUCCESS) {
+    rc = evlog_views_begin_write(log, &txn->mdb);
+    if (rc != CHATD_OK) {
         free(txn);
-        return evlog_status(rc);
+        return rc;
     }
     *out = txn;
     return CHATD_OK;

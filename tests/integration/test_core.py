@@ -582,7 +582,14 @@ def create_users_concurrently(server, prefix, threads, per_thread, acked, stop=N
 
 class DurabilityTest(unittest.TestCase):
     def test_sigkill_during_writes_loses_nothing_acknowledged(self):
-        server = Server().start()
+        # Both ways of writing the read models: in place through their
+        # writable map (the default) and with pwrite.
+        for writable in (True, False):
+            with self.subTest(writable_map=writable):
+                self.sigkill_during_writes({"writable_map": writable})
+
+    def sigkill_during_writes(self, config):
+        server = Server(config=config).start()
         try:
             acked = []
             stop = threading.Event()

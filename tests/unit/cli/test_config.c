@@ -55,6 +55,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.port, 8080);
     assert_string_equal(cfg.data_dir, "./var");
     assert_false(cfg.nosync);
+    assert_true(cfg.writable_map);
     assert_int_equal(cfg.max_body, 1 << 20);
     assert_int_equal(cfg.http_threads, 1);
     assert_false(cfg.modules_explicit);
@@ -67,12 +68,14 @@ static void test_file_then_env_then_flags(void **state)
     struct config cfg;
 
     write_file("{\"listen\":\"127.0.0.1:1111\",\"data\":\"/file\","
-               "\"durability\":\"relaxed\",\"http\":{\"threads\":4}}");
+               "\"durability\":\"relaxed\",\"http\":{\"threads\":4},"
+               "\"writable_map\":false}");
     assert_int_equal(config_load(&cfg, &flags), CHATD_OK);
     assert_int_equal(cfg.port, 1111);
     assert_int_equal(cfg.http_threads, 4);
     assert_string_equal(cfg.data_dir, "/file");
     assert_true(cfg.nosync);
+    assert_false(cfg.writable_map);
     config_free(&cfg);
 
     setenv("CHATD_LISTEN", "127.0.0.1:2222", 1);
@@ -119,6 +122,8 @@ static void test_bad_values_refused(void **state)
     expect_refused("{\"listen\":\"nowhere\"}");
     expect_refused("{\"listen\":\"127.0.0.1:99999\"}");
     expect_refused("{\"durability\":\"maybe\"}");
+    expect_refused("{\"writable_map\":\"yes\"}");
+    expect_refused("{\"writable_map\":1}");
     expect_refused("{\"log_level\":\"loud\"}");
     expect_refused("{\"http\":{\"max_body\":\"big\"}}");
     expect_refused("{\"http\":{\"max_body\":1}}");
