@@ -36,8 +36,15 @@ struct chat_stores {
     struct chatd_store *notices;  /* be64(source seq) -> be64(seq) room */
 };
 
+/* The members of a room with their records, copied. */
+struct chat_roster {
+    struct chat_buf ids;  /* NUL-terminated uids, one after the other */
+    struct chat_buf recs; /* struct chat_member[n] */
+    size_t n;
+};
+
 /* pending.c: the rooms whose inbox moves wait for the end of the write
- * transaction. */
+ * transaction, and the records read again in it. */
 struct pending_room;
 struct chat_pending {
     struct pending_room *rooms;
@@ -102,6 +109,24 @@ const char *chat_pending_at(const struct chat *c, size_t i,
                             uint64_t *last_activity);
 void chat_discard(void *state);
 void chat_pending_free(struct chat *c);
+/* The room's record / roster as stored now, read from the store the first
+ * time in the transaction (projections only: a write transaction on the
+ * writer thread). The record's pointers and *out stay valid until the
+ * next write of that room's record or of one of its members. */
+int chat_txn_room_get(struct chat *c, struct chatd_txn *txn, const char *room,
+                      struct chat_room_rec *out);
+int chat_txn_roster(struct chat *c, struct chatd_txn *txn, const char *room,
+                    struct chat_roster **out);
+/* Every write of a room record, of a member record and removal of a
+ * member reports here (store.c, project.c), after the store took it. */
+void chat_txn_room_stored(struct chat *c, const char *room, const void *rec,
+                          size_t len);
+void chat_txn_member_stored(struct chat *c, const char *room, const char *uid,
+                            const struct chat_member *m);
+void chat_txn_roster_changed(struct chat *c, const char *room);
+/* project_msgs.c: room's members in key order into r (emptied first). */
+int chat_roster_load(struct chat *c, struct chatd_txn *txn,
+                     const char *room, struct chat_roster *r);
 
 /* --- notices.c: the payment subscriber --- */
 int chat_payment_notice(void *state, const struct chatd_event *ev);

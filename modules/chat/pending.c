@@ -13,6 +13,16 @@
  * longer be told from their record. The final keys depend only on the
  * events, so a rebuild (other chunk boundaries) gives the same inbox.
  *
+ * The same entry keeps what the message projection reads again and again
+ * in the transaction: the room's record and its roster (each member with
+ * their record), as copies of what is stored, from the first read until
+ * the transaction ends. A replay chunk brings a room about ten messages,
+ * a live batch under load more: each read them from the B-trees once
+ * instead of once per message. They stay exact copies because every write
+ * of a room or member record reports here (chat_txn_room_stored,
+ * chat_txn_member_stored, chat_txn_roster_changed) and is written through
+ * to the store as before: reads outside these two paths see the store.
+ *
  * Writer thread only (or an offline command's thread), one transaction at
  * a time: chat_discard empties it before each.
  */
@@ -28,10 +38,14 @@ struct pending_member {
 
 struct pending_room {
     char room[CHAT_ID_MAX + 1];
+    bool moves;             /* inbox moves wait for chat_flush */
     uint64_t prev_activity; /* room's msg_activity before this txn's first */
     uint64_t last_activity; /* ... and after its last message so far */
     struct pending_member *moved;
     size_t nmoved, capmoved;
+    bool has_rec, has_roster;
+    struct chat_buf rec;        /* the room's record as stored */
+    struct chat_roster roster;  /* its members as stored */
 };
 
 /* Room for one more of `n` elements of `size` bytes at *arr (capacity
@@ -95,26 +109,39 @@ static int index_grow(struct chat_pending *p)
     return CHATD_OK;
 }
 
-int chat_pending_room(struct chat *c, const char *room,
-                      uint64_t prev_activity, uint64_t activity)
+/* The entry of room, made (empty) if there is none; NULL if out of
+ * memory. A slot's buffers are kept from one transaction to the next. */
+static struct pending_room *entry(struct chat_pending *p, const char *room)
 {
-    struct chat_pending *p = &c->pending;
     struct pending_room *pr = find(p, room);
 
-    if (pr) {
-        pr->last_activity = activity;
-        return CHATD_OK;
-    }
+    if (pr)
+        return pr;
     if (index_grow(p) != CHATD_OK ||
         reserve_one((void **)&p->rooms, &p->cap, p->n, sizeof *p->rooms,
                     16) != CHATD_OK)
-        return CHATD_ENOMEM;
+        return NULL;
     pr = &p->rooms[p->n++];
     strcpy(pr->room, room); /* ids are checked: at most CHAT_ID_MAX */
-    pr->prev_activity = prev_activity;
-    pr->last_activity = activity;
+    pr->moves = false;
     pr->nmoved = 0;
+    pr->has_rec = pr->has_roster = false;
     *index_slot(p, room) = p->n;
+    return pr;
+}
+
+int chat_pending_room(struct chat *c, const char *room,
+                      uint64_t prev_activity, uint64_t activity)
+{
+    struct pending_room *pr = entry(&c->pending, room);
+
+    if (!pr)
+        return CHATD_ENOMEM;
+    if (!pr->moves) {
+        pr->moves = true;
+        pr->prev_activity = prev_activity;
+    }
+    pr->last_activity = activity;
     return CHATD_OK;
 }
 
@@ -133,7 +160,7 @@ uint64_t chat_inbox_where(struct chat *c, const char *room, const char *uid,
 {
     struct pending_room *pr = find(&c->pending, room);
 
-    if (!pr)
+    if (!pr || !pr->moves)
         return chat_member_activity(m, room_msg_activity);
     struct pending_member *pm = moved_find(pr, uid);
     return pm ? pm->at : chat_member_activity(m, pr->prev_activity);
@@ -144,7 +171,7 @@ int chat_pending_note(struct chat *c, const char *room, const char *uid,
 {
     struct pending_room *pr = find(&c->pending, room);
 
-    if (!pr)
+    if (!pr || !pr->moves)
         return CHATD_OK; /* nothing deferred: the record tells */
     struct pending_member *pm = moved_find(pr, uid);
     if (pm) {
@@ -178,8 +205,105 @@ size_t chat_pending_count(const struct chat *c)
 const char *chat_pending_at(const struct chat *c, size_t i,
                             uint64_t *last_activity)
 {
+    if (!c->pending.rooms[i].moves)
+        return NULL;
     *last_activity = c->pending.rooms[i].last_activity;
     return c->pending.rooms[i].room;
+}
+
+/* --- the records read again within the transaction --- */
+
+/* b = (p, n); false if out of memory. */
+static bool buf_set(struct chat_buf *b, const void *p, size_t n)
+{
+    b->len = 0;
+    b->failed = false;
+    chat_buf_add(b, p, n);
+    return !b->failed;
+}
+
+int chat_txn_room_get(struct chat *c, struct chatd_txn *txn, const char *room,
+                      struct chat_room_rec *out)
+{
+    struct pending_room *pr = entry(&c->pending, room);
+    struct chatd_val v;
+    struct chat_key k;
+    int rc;
+
+    if (!pr)
+        return CHATD_ENOMEM;
+    if (!pr->has_rec) {
+        if (chat_key_str(&k, room) != CHATD_OK)
+            return CHATD_ENOTFOUND;
+        rc = c->host->get(txn, c->st.rooms, k.b, k.len, &v);
+        if (rc != CHATD_OK)
+            return rc;
+        if (!buf_set(&pr->rec, v.data, v.len))
+            return CHATD_ENOMEM;
+        pr->has_rec = true;
+    }
+    if (chat_room_rec_decode(pr->rec.p, pr->rec.len, out) != CHATD_OK) {
+        c->host->log(c->mod, CHATD_LOG_ERROR, "a stored room record is "
+                     "malformed; run chatd rebuild");
+        return CHATD_EIO;
+    }
+    return CHATD_OK;
+}
+
+void chat_txn_room_stored(struct chat *c, const char *room, const void *rec,
+                          size_t len)
+{
+    struct pending_room *pr = find(&c->pending, room);
+
+    if (!pr)
+        return;
+    pr->has_rec = buf_set(&pr->rec, rec, len);
+}
+
+int chat_txn_roster(struct chat *c, struct chatd_txn *txn, const char *room,
+                    struct chat_roster **out)
+{
+    struct pending_room *pr = entry(&c->pending, room);
+    int rc;
+
+    if (!pr)
+        return CHATD_ENOMEM;
+    if (!pr->has_roster) {
+        rc = chat_roster_load(c, txn, room, &pr->roster);
+        if (rc != CHATD_OK)
+            return rc;
+        pr->has_roster = true;
+    }
+    *out = &pr->roster;
+    return CHATD_OK;
+}
+
+void chat_txn_member_stored(struct chat *c, const char *room, const char *uid,
+                            const struct chat_member *m)
+{
+    struct pending_room *pr = find(&c->pending, room);
+    struct chat_member *recs;
+    const char *id;
+
+    if (!pr || !pr->has_roster)
+        return;
+    recs = (struct chat_member *)(void *)pr->roster.recs.p;
+    id = pr->roster.ids.p;
+    for (size_t i = 0; i < pr->roster.n; i++, id += strlen(id) + 1)
+        if (strcmp(id, uid) == 0) {
+            if (&recs[i] != m)
+                recs[i] = *m;
+            return;
+        }
+    pr->has_roster = false; /* a new member */
+}
+
+void chat_txn_roster_changed(struct chat *c, const char *room)
+{
+    struct pending_room *pr = find(&c->pending, room);
+
+    if (pr)
+        pr->has_roster = false;
 }
 
 void chat_discard(void *state)
@@ -197,8 +321,12 @@ void chat_pending_free(struct chat *c)
 {
     struct chat_pending *p = &c->pending;
 
-    for (size_t i = 0; i < p->cap; i++)
+    for (size_t i = 0; i < p->cap; i++) {
         free(p->rooms[i].moved);
+        chat_buf_free(&p->rooms[i].rec);
+        chat_buf_free(&p->rooms[i].roster.ids);
+        chat_buf_free(&p->rooms[i].roster.recs);
+    }
     free(p->rooms);
     free(p->index);
     memset(p, 0, sizeof *p);

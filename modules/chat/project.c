@@ -44,7 +44,7 @@ int chat_proj_room_load(struct chat *c, struct chatd_txn *txn,
 
     if (!chat_id_valid(room))
         return chat_proj_bad(c, ev, "no room id");
-    rc = chat_room_get(c, txn, room, r);
+    rc = chat_txn_room_get(c, txn, room, r);
     if (rc == CHATD_ENOTFOUND)
         return chat_proj_bad(c, ev, "the room does not exist");
     return rc;
@@ -78,6 +78,8 @@ int chat_proj_room_put(struct chat *c, struct chatd_txn *txn,
         rc = CHATD_EINVAL;
     else
         rc = c->host->put(txn, c->st.rooms, k.b, k.len, b.p, b.len);
+    if (rc == CHATD_OK)
+        chat_txn_room_stored(c, room, b.p, b.len);
     chat_buf_free(&b);
     return rc;
 }
@@ -355,6 +357,7 @@ static int on_member_removed(struct chat *c, struct chatd_txn *txn,
     chat_pending_forget(c, room, uid);
     if (rc == CHATD_OK && chat_key_pair(&k, room, uid) == CHATD_OK)
         rc = c->host->del(txn, c->st.members, k.b, k.len);
+    chat_txn_roster_changed(c, room);
     if (rc == CHATD_OK)
         rc = c->host->deliver(txn, uid);
     return rc == CHATD_OK ? chat_proj_deliver_room(c, txn, room) : rc;

@@ -134,16 +134,8 @@ static int notice_put(struct chat *c, struct chatd_txn *txn,
     return c->host->put(txn, c->st.notices, k.b, k.len, val, 8 + n);
 }
 
-/* The members of a room with their records, copied (the fan-out writes
- * to the stores the cursor reads). */
-struct roster {
-    struct chat_buf ids; /* NUL-terminated uids, one after the other */
-    struct chat_buf recs; /* struct chat_member[n] */
-    size_t n;
-};
-
-static int roster_load(struct chat *c, struct chatd_txn *txn,
-                       const char *room, struct roster *r)
+int chat_roster_load(struct chat *c, struct chatd_txn *txn,
+                     const char *room, struct chat_roster *r)
 {
     struct chatd_cursor *cur;
     struct chatd_val k, v;
@@ -153,6 +145,8 @@ static int roster_load(struct chat *c, struct chatd_txn *txn,
     size_t ulen;
     int rc;
 
+    r->ids.len = r->recs.len = r->n = 0;
+    r->ids.failed = r->recs.failed = false;
     if (chat_key_prefix(&prefix, room) != CHATD_OK)
         return CHATD_EINVAL;
     rc = c->host->cursor_open(txn, c->st.members, &cur);
@@ -187,17 +181,19 @@ static int fan_out(struct chat *c, struct chatd_txn *txn,
                    const struct chatd_event *ev, const struct msg_ev *msg,
                    uint64_t prev_activity)
 {
-    struct roster r = {{0}, {0}, 0};
+    struct chat_roster *r;
     struct chat_member *m;
     const char *uid;
     size_t i;
-    int rc = roster_load(c, txn, msg->room, &r);
+    int rc = chat_txn_roster(c, txn, msg->room, &r);
 
     if (rc == CHATD_OK)
         rc = chat_pending_room(c, msg->room, prev_activity, ev->seq);
-    uid = r.ids.p;
-    for (i = 0; rc == CHATD_OK && i < r.n; i++, uid += strlen(uid) + 1) {
-        m = (struct chat_member *)(void *)r.recs.p + i;
+    if (rc != CHATD_OK)
+        return rc;
+    uid = r->ids.p;
+    for (i = 0; rc == CHATD_OK && i < r->n; i++, uid += strlen(uid) + 1) {
+        m = (struct chat_member *)(void *)r->recs.p + i;
         if (strcmp(uid, msg->sender) == 0) {
             rc = chat_pending_note(
                 c, msg->room, uid,
@@ -210,8 +206,6 @@ static int fan_out(struct chat *c, struct chatd_txn *txn,
         if (rc == CHATD_OK)
             rc = c->host->deliver(txn, uid);
     }
-    chat_buf_free(&r.ids);
-    chat_buf_free(&r.recs);
     return rc;
 }
 
@@ -225,16 +219,18 @@ int chat_flush(void *state, struct chatd_txn *txn)
     int rc = CHATD_OK;
 
     for (size_t i = 0; rc == CHATD_OK && i < chat_pending_count(c); i++) {
-        struct roster r = {{0}, {0}, 0};
+        struct chat_roster *r;
         uint64_t last;
         const char *id = chat_pending_at(c, i, &last);
 
-        rc = roster_load(c, txn, id, &r);
-        const char *uid = r.ids.p;
-        for (size_t j = 0; rc == CHATD_OK && j < r.n;
+        if (!id)
+            continue; /* read, no message */
+        rc = chat_txn_roster(c, txn, id, &r);
+        const char *uid = rc == CHATD_OK ? r->ids.p : NULL;
+        for (size_t j = 0; rc == CHATD_OK && j < r->n;
              j++, uid += strlen(uid) + 1) {
             const struct chat_member *m =
-                (const struct chat_member *)(const void *)r.recs.p + j;
+                (const struct chat_member *)(const void *)r->recs.p + j;
             uint64_t at = chat_inbox_where(c, id, uid, m, last);
             uint64_t to = chat_member_activity(m, last);
 
@@ -243,8 +239,6 @@ int chat_flush(void *state, struct chatd_txn *txn)
             if (rc == CHATD_OK)
                 rc = chat_inbox_put(c, txn, id, uid, m, to);
         }
-        chat_buf_free(&r.ids);
-        chat_buf_free(&r.recs);
     }
     chat_discard(c);
     return rc;

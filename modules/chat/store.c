@@ -85,11 +85,15 @@ int chat_member_record_put(struct chat *c, struct chatd_txn *txn,
 {
     unsigned char buf[CHAT_MEMBER_LEN];
     struct chat_key k;
+    int rc;
 
     chat_member_encode(m, buf);
     if (chat_key_pair(&k, room, uid) != CHATD_OK)
         return CHATD_EINVAL;
-    return c->host->put(txn, c->st.members, k.b, k.len, buf, sizeof(buf));
+    rc = c->host->put(txn, c->st.members, k.b, k.len, buf, sizeof(buf));
+    if (rc == CHATD_OK)
+        chat_txn_member_stored(c, room, uid, m);
+    return rc;
 }
 
 int chat_member_put(struct chat *c, struct chatd_txn *txn, const char *room,
