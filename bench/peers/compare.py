@@ -1018,8 +1018,9 @@ def render(res):
                  "`wchar` before and after): "
                  + "; ".join(
                      "%s clients: %s commits/s, %s messages per commit, %s ms per "
-                     "commit incl. fsync, %s%% of the time in commit, %s KiB written "
-                     "per message (PostgreSQL: %s KiB of WAL per transaction)" % (
+                     "commit incl. fsync, %s%% of the time in commit, %s KiB per "
+                     "message through write(2) (PostgreSQL: %s KiB of WAL per "
+                     "transaction)" % (
                          conns,
                          fmt(d["chatd"]["summary"], "commits_per_s"),
                          fmt(d["chatd"]["summary"], "events_per_commit", "%.1f"),
@@ -1027,7 +1028,11 @@ def render(res):
                          fmt(d["chatd"]["summary"], "commit_busy_pct"),
                          fmt(d["chatd"]["summary"], "disk_kib_per_request", "%.1f"),
                          fmt(d["postgresql"]["summary"], "wal_kib_per_tx", "%.2f"))
-                     for conns, d in w.get("send", {}).items()) + ".")
+                     for conns, d in w.get("send", {}).items()) + ". "
+                 "The bytes through write(2) are the log's and the analytics "
+                 "export's: the read models are in a writable map (`writable_map`), "
+                 "whose pages the kernel writes back without a system call of "
+                 "chatd's.")
         if "history" in w:
             info = next(iter(w["history"].values()))["info"]
             L.append("History data: chatd %d messages posted in %.0f s (%s), RSS %d MiB "
