@@ -18,30 +18,6 @@
 #include "evlog/internal.h"
 #include "testdir.h"
 
-struct fx {
-    char *dir;
-};
-
-static int setup(void **state)
-{
-    struct fx *f = calloc(1, sizeof *f);
-
-    f->dir = testdir_make();
-    if (!f->dir)
-        return -1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-
-    testdir_remove(f->dir);
-    free(f);
-    return 0;
-}
-
 static int open_as(const char *dir, const char *boot, struct evlog **out)
 {
     struct evlog_options opt = {.dir = dir, .map_size = 64u << 20,
@@ -136,13 +112,13 @@ static void new_dir_with_two_posts(const char *dir, const char *boot)
 
 static void test_clean_close_is_trusted_on_any_boot(void **state)
 {
-    struct fx *f = *state;
+    const char *dir = *state;
     struct evlog *log;
     struct seen s;
 
-    new_dir_with_two_posts(f->dir, "boot-a");
+    new_dir_with_two_posts(dir, "boot-a");
 
-    assert_int_equal(open_as(f->dir, "boot-b", &log), CHATD_OK);
+    assert_int_equal(open_as(dir, "boot-b", &log), CHATD_OK);
     assert_false(evlog_views_were_reset(log));
     s = look(log);
     assert_int_equal(s.applied, 2);
@@ -153,12 +129,12 @@ static void test_clean_close_is_trusted_on_any_boot(void **state)
 
 static void test_process_crash_keeps_read_models(void **state)
 {
-    struct fx *f = *state;
+    const char *dir = *state;
     struct evlog *log;
     struct seen s;
 
-    crash_after_posts(f->dir, "boot-a", 5);
-    assert_int_equal(open_as(f->dir, "boot-a", &log), CHATD_OK);
+    crash_after_posts(dir, "boot-a", 5);
+    assert_int_equal(open_as(dir, "boot-a", &log), CHATD_OK);
     assert_false(evlog_views_were_reset(log));
     assert_int_equal(evlog_last_seq(log), 5);
     s = look(log);
@@ -170,14 +146,14 @@ static void test_process_crash_keeps_read_models(void **state)
 
 static void test_machine_crash_empties_read_models(void **state)
 {
-    struct fx *f = *state;
+    const char *dir = *state;
     struct evlog *log;
     struct evlog_txn *txn;
     struct chatd_event ev;
     struct seen s;
 
-    crash_after_posts(f->dir, "boot-a", 4);
-    assert_int_equal(open_as(f->dir, "boot-b", &log), CHATD_OK);
+    crash_after_posts(dir, "boot-a", 4);
+    assert_int_equal(open_as(dir, "boot-b", &log), CHATD_OK);
     assert_true(evlog_views_were_reset(log));
     assert_int_equal(evlog_last_seq(log), 4); /* the log is the truth */
     s = look(log);
@@ -191,7 +167,7 @@ static void test_machine_crash_empties_read_models(void **state)
     evlog_close(log);
 
     /* Emptied once: a clean close in between makes them trusted again. */
-    assert_int_equal(open_as(f->dir, "boot-c", &log), CHATD_OK);
+    assert_int_equal(open_as(dir, "boot-c", &log), CHATD_OK);
     assert_false(evlog_views_were_reset(log));
     evlog_close(log);
 }
@@ -200,7 +176,7 @@ static void test_machine_crash_empties_read_models(void **state)
  * ahead; evlog_views_advance is how a replay catches them up. */
 static void test_log_ahead_then_advance(void **state)
 {
-    struct fx *f = *state;
+    const char *dir = *state;
     struct evlog *log;
     struct evlog_store *st;
     struct evlog_txn *txn;
@@ -215,7 +191,7 @@ static void test_log_ahead_then_advance(void **state)
     size_t len = evlog_codec_size(&ev);
     unsigned char *rec = malloc(len);
 
-    assert_int_equal(open_as(f->dir, "boot-a", &log), CHATD_OK);
+    assert_int_equal(open_as(dir, "boot-a", &log), CHATD_OK);
     assert_int_equal(evlog_store_open(log, "test", "counts", &st), CHATD_OK);
     assert_int_equal(post(log, st), CHATD_OK);
     evlog_codec_encode(&ev, rec);
@@ -227,7 +203,7 @@ static void test_log_ahead_then_advance(void **state)
     evlog_close(log);
     free(rec);
 
-    assert_int_equal(open_as(f->dir, "boot-a", &log), CHATD_OK);
+    assert_int_equal(open_as(dir, "boot-a", &log), CHATD_OK);
     assert_int_equal(evlog_last_seq(log), 2);
     s = look(log);
     assert_int_equal(s.applied, 1);
@@ -272,26 +248,26 @@ static int copy_file(const char *from, const char *to)
  * describe events that no longer exist and must not be used. */
 static void test_read_models_ahead_of_log_are_emptied(void **state)
 {
-    struct fx *f = *state;
+    const char *dir = *state;
     struct evlog *log;
     struct evlog_store *st;
-    char *db = testdir_join(f->dir, "db/data.mdb");
-    char *saved = testdir_join(f->dir, "saved.mdb");
+    char *db = testdir_join(dir, "db/data.mdb");
+    char *saved = testdir_join(dir, "saved.mdb");
     struct seen s;
 
-    assert_int_equal(open_as(f->dir, "boot-a", &log), CHATD_OK);
+    assert_int_equal(open_as(dir, "boot-a", &log), CHATD_OK);
     assert_int_equal(evlog_store_open(log, "test", "counts", &st), CHATD_OK);
     assert_int_equal(post(log, st), CHATD_OK);
     evlog_close(log);
     assert_int_equal(copy_file(db, saved), 0);
-    assert_int_equal(open_as(f->dir, "boot-a", &log), CHATD_OK);
+    assert_int_equal(open_as(dir, "boot-a", &log), CHATD_OK);
     assert_int_equal(evlog_store_open(log, "test", "counts", &st), CHATD_OK);
     assert_int_equal(post(log, st), CHATD_OK);
     assert_int_equal(post(log, st), CHATD_OK);
     evlog_close(log);
     assert_int_equal(copy_file(saved, db), 0);
 
-    assert_int_equal(open_as(f->dir, "boot-a", &log), CHATD_OK);
+    assert_int_equal(open_as(dir, "boot-a", &log), CHATD_OK);
     assert_true(evlog_views_were_reset(log));
     assert_int_equal(evlog_last_seq(log), 1);
     s = look(log);
@@ -306,8 +282,8 @@ static void test_read_models_ahead_of_log_are_emptied(void **state)
  * writable it becomes format 2 and the old read models are dropped. */
 static void test_format1_upgrade(void **state)
 {
-    struct fx *f = *state;
-    char *db = testdir_join(f->dir, "db");
+    const char *dir = *state;
+    char *db = testdir_join(dir, "db");
     unsigned char fmt[8];
     MDB_env *env;
     MDB_txn *txn;
@@ -336,10 +312,10 @@ static void test_format1_upgrade(void **state)
     mdb_env_close(env);
 
     /* Read-only commands ask for an upgrade first. */
-    struct evlog_options ro = {.dir = f->dir, .read_only = true};
+    struct evlog_options ro = {.dir = dir, .read_only = true};
     assert_int_equal(evlog_open(&log, &ro), CHATD_ESTATE);
 
-    assert_int_equal(open_as(f->dir, "boot-a", &log), CHATD_OK);
+    assert_int_equal(open_as(dir, "boot-a", &log), CHATD_OK);
     assert_string_equal(evlog_epoch(log), "0123456789abcdef");
     assert_int_equal(evlog_txn_begin(log, false, &et), CHATD_OK);
     assert_int_equal(evlog_meta_get_u64(et, "format", &got), CHATD_OK);
@@ -366,7 +342,7 @@ static void test_format1_upgrade(void **state)
  * environment just gets the key; the current layout is kept. */
 static void test_older_views_layout_is_rebuilt(void **state)
 {
-    struct fx *f = *state;
+    const char *dir = *state;
     struct evlog *log;
     MDB_env *env;
     MDB_txn *txn;
@@ -374,16 +350,16 @@ static void test_older_views_layout_is_rebuilt(void **state)
     MDB_val k = {6, "format"};
     char *views = NULL;
 
-    new_dir_with_two_posts(f->dir, "boot-a");
+    new_dir_with_two_posts(dir, "boot-a");
 
     /* the current layout: kept */
-    assert_int_equal(open_as(f->dir, "boot-a", &log), CHATD_OK);
+    assert_int_equal(open_as(dir, "boot-a", &log), CHATD_OK);
     assert_false(evlog_views_were_reset(log));
     assert_int_equal(look(log).count, 2);
     evlog_close(log);
 
     /* as an earlier build left them */
-    assert_true(asprintf(&views, "%s/views", f->dir) > 0);
+    assert_true(asprintf(&views, "%s/views", dir) > 0);
     assert_int_equal(mdb_env_create(&env), 0);
     assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
     assert_int_equal(mdb_env_open(env, views, 0, 0600), 0);
@@ -394,7 +370,7 @@ static void test_older_views_layout_is_rebuilt(void **state)
     mdb_env_close(env);
     free(views);
 
-    assert_int_equal(open_as(f->dir, "boot-a", &log), CHATD_OK);
+    assert_int_equal(open_as(dir, "boot-a", &log), CHATD_OK);
     assert_true(evlog_views_were_reset(log));
     struct seen s = look(log);
     assert_int_equal(s.applied, 0);
@@ -403,7 +379,7 @@ static void test_older_views_layout_is_rebuilt(void **state)
     evlog_close(log);
 
     /* emptied once, then trusted */
-    assert_int_equal(open_as(f->dir, "boot-a", &log), CHATD_OK);
+    assert_int_equal(open_as(dir, "boot-a", &log), CHATD_OK);
     assert_false(evlog_views_were_reset(log));
     evlog_close(log);
 }
@@ -413,7 +389,7 @@ static void test_older_views_layout_is_rebuilt(void **state)
  * top-level commit. */
 static void test_pending_writes(void **state)
 {
-    struct fx *f = *state;
+    const char *dir = *state;
     struct evlog *log;
     struct evlog_txn *top, *child, *rd;
     struct chatd_event ev = {.type = "chat.m", .v = 1, .stream = "room:p",
@@ -421,7 +397,7 @@ static void test_pending_writes(void **state)
     struct chatd_event got, out;
     uint64_t val;
 
-    assert_int_equal(open_as(f->dir, "boot-a", &log), CHATD_OK);
+    assert_int_equal(open_as(dir, "boot-a", &log), CHATD_OK);
     assert_int_equal(evlog_txn_begin(log, true, &top), CHATD_OK);
     assert_int_equal(evlog_append(top, &ev, CHATD_NO_STREAM, &out),
                      CHATD_OK);
@@ -467,8 +443,8 @@ static void test_pending_writes(void **state)
  * txn stays usable and commits what fits. */
 static void test_map_checked_at_append(void **state)
 {
-    struct fx *f = *state;
-    struct evlog_options opt = {.dir = f->dir, .map_size = 4u << 20};
+    const char *dir = *state;
+    struct evlog_options opt = {.dir = dir, .map_size = 4u << 20};
     struct evlog *log;
     struct evlog_txn *top, *child;
     char *big = malloc(EVLOG_DATA_MAX);
@@ -502,24 +478,15 @@ static void test_map_checked_at_append(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(
-            test_clean_close_is_trusted_on_any_boot, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_process_crash_keeps_read_models,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_machine_crash_empties_read_models, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_log_ahead_then_advance, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(
-            test_read_models_ahead_of_log_are_emptied, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_format1_upgrade, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_older_views_layout_is_rebuilt,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pending_writes, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_map_checked_at_append, setup,
-                                        teardown),
+        TESTDIR_TEST(test_clean_close_is_trusted_on_any_boot),
+        TESTDIR_TEST(test_process_crash_keeps_read_models),
+        TESTDIR_TEST(test_machine_crash_empties_read_models),
+        TESTDIR_TEST(test_log_ahead_then_advance),
+        TESTDIR_TEST(test_read_models_ahead_of_log_are_emptied),
+        TESTDIR_TEST(test_format1_upgrade),
+        TESTDIR_TEST(test_older_views_layout_is_rebuilt),
+        TESTDIR_TEST(test_pending_writes),
+        TESTDIR_TEST(test_map_checked_at_append),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

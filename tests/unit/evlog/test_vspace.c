@@ -25,30 +25,6 @@
 
 #define MIB (1u << 20)
 
-struct fx {
-    char *dir;
-};
-
-static int setup(void **state)
-{
-    struct fx *f = calloc(1, sizeof *f);
-
-    f->dir = testdir_make();
-    if (!f->dir)
-        return -1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-
-    testdir_remove(f->dir);
-    free(f);
-    return 0;
-}
-
 static int open_writable(const char *dir, struct evlog **out)
 {
     struct evlog_options opt = {.dir = dir, .map_size = 256u << 20,
@@ -123,10 +99,10 @@ static bool value_is(struct evlog *log, struct evlog_store *st, unsigned i,
 
 static void test_written_ahead_at_open(void **state)
 {
-    struct fx *f = *state;
+    const char *dir = *state;
     struct evlog *log;
 
-    assert_int_equal(open_writable(f->dir, &log), CHATD_OK);
+    assert_int_equal(open_writable(dir, &log), CHATD_OK);
     assert_true(log->vmap_writable);
     assert_true(written_ahead(log) >= 3 * MIB);
     evlog_close(log);
@@ -134,13 +110,13 @@ static void test_written_ahead_at_open(void **state)
 
 static void test_read_only_open_is_not_writable(void **state)
 {
-    struct fx *f = *state;
-    struct evlog_options opt = {.dir = f->dir, .map_size = 256u << 20,
+    const char *dir = *state;
+    struct evlog_options opt = {.dir = dir, .map_size = 256u << 20,
                                 .views_writable_map = true,
                                 .read_only = true};
     struct evlog *log;
 
-    assert_int_equal(open_writable(f->dir, &log), CHATD_OK);
+    assert_int_equal(open_writable(dir, &log), CHATD_OK);
     evlog_close(log);
     assert_int_equal(evlog_open(&log, &opt), CHATD_OK);
     assert_false(log->vmap_writable);
@@ -152,12 +128,12 @@ static void test_read_only_open_is_not_writable(void **state)
  * values), and every value reads back, also after a reopen. */
 static void test_stays_ahead_as_it_grows(void **state)
 {
-    struct fx *f = *state;
+    const char *dir = *state;
     struct evlog_store *st;
     struct evlog *log;
     const size_t len = 128 * 1024;
 
-    assert_int_equal(open_writable(f->dir, &log), CHATD_OK);
+    assert_int_equal(open_writable(dir, &log), CHATD_OK);
     assert_int_equal(evlog_store_open(log, "t", "big", &st), CHATD_OK);
     for (unsigned i = 0; i < 320; i++) {
         assert_int_equal(put_value(log, st, i, len, 'a' + i % 26), CHATD_OK);
@@ -172,7 +148,7 @@ static void test_stays_ahead_as_it_grows(void **state)
         }
     }
     evlog_close(log);
-    assert_int_equal(open_writable(f->dir, &log), CHATD_OK);
+    assert_int_equal(open_writable(dir, &log), CHATD_OK);
     assert_int_equal(evlog_store_open(log, "t", "big", &st), CHATD_OK);
     for (unsigned i = 0; i < 320; i++)
         assert_true(value_is(log, st, i, len, 'a' + i % 26));
@@ -237,7 +213,7 @@ static int fill_the_disk(const char *dir)
 
 static void test_full_disk_refuses_writes_without_sigbus(void **state)
 {
-    struct fx *f = *state;
+    const char *dir = *state;
     int status = -1;
     pid_t pid = fork();
 
@@ -247,7 +223,7 @@ static void test_full_disk_refuses_writes_without_sigbus(void **state)
          * on with the runner there: let it kill the child instead. */
         signal(SIGBUS, SIG_DFL);
         signal(SIGSEGV, SIG_DFL);
-        _exit(fill_the_disk(f->dir));
+        _exit(fill_the_disk(dir));
     }
     assert_int_equal(waitpid(pid, &status, 0), pid);
     if (WIFSIGNALED(status))
@@ -262,14 +238,10 @@ static void test_full_disk_refuses_writes_without_sigbus(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_written_ahead_at_open, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_read_only_open_is_not_writable,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stays_ahead_as_it_grows, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(
-            test_full_disk_refuses_writes_without_sigbus, setup, teardown),
+        TESTDIR_TEST(test_written_ahead_at_open),
+        TESTDIR_TEST(test_read_only_open_is_not_writable),
+        TESTDIR_TEST(test_stays_ahead_as_it_grows),
+        TESTDIR_TEST(test_full_disk_refuses_writes_without_sigbus),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

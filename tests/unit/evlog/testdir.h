@@ -52,4 +52,23 @@ static inline char *testdir_join(const char *dir, const char *leaf)
     return p;
 }
 
+/* cmocka fixtures for a test that needs only a directory: *state is its
+ * path (char *), made before the test and removed with everything in it
+ * after. */
+static inline int testdir_setup(void **state)
+{
+    *state = testdir_make();
+    return *state ? 0 : -1;
+}
+
+static inline int testdir_teardown(void **state)
+{
+    testdir_remove(*state);
+    return 0;
+}
+
+/* A cmocka test with those fixtures. */
+#define TESTDIR_TEST(f) \
+    cmocka_unit_test_setup_teardown(f, testdir_setup, testdir_teardown)
+
 #endif /* TESTS_UNIT_EVLOG_TESTDIR_H */
