@@ -24,7 +24,6 @@
  */
 
 #include <errno.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include "core/core.h"
@@ -125,7 +124,6 @@ int evlog_vspace_open(struct evlog *log)
 {
     MDB_envinfo info;
     MDB_stat st;
-    off_t hole;
 
     if (!log->vmap_writable)
         return CHATD_OK;
@@ -135,9 +133,10 @@ int evlog_vspace_open(struct evlog *log)
         return CHATD_EIO;
     log->vpage_size = st.ms_psize;
     log->vused = ((size_t)info.me_last_pgno + 1) * log->vpage_size;
-    /* What an earlier run wrote ahead is still there: start at the
-     * first hole past the last page. */
-    hole = lseek(log->vfd, (off_t)log->vused, SEEK_HOLE);
-    log->vready = hole > (off_t)log->vused ? (size_t)hole : log->vused;
+    /* What an earlier run wrote ahead is written again (at most
+     * AHEAD_MAX): asking the file system where its first hole is
+     * (SEEK_HOLE) would be cheaper, but one that cannot tell answers
+     * "the end of the file", the whole map. */
+    log->vready = log->vused;
     return ensure(log, true);
 }
