@@ -51,6 +51,7 @@ struct chat_pending {
     size_t n, cap;
     size_t *index; /* open addressing: room -> position + 1 */
     size_t index_cap;
+    size_t last;   /* position + 1 of the last room found (0: none) */
 };
 
 struct chat {

@@ -84,11 +84,17 @@ static size_t *index_slot(struct chat_pending *p, const char *room)
     }
 }
 
+/* A message's projection asks for its room half a dozen times in a row:
+ * the last one found is tried before the hash. */
 static struct pending_room *find(struct chat_pending *p, const char *room)
 {
     if (p->n == 0)
         return NULL;
+    if (p->last != 0 && strcmp(p->rooms[p->last - 1].room, room) == 0)
+        return &p->rooms[p->last - 1];
     size_t v = *index_slot(p, room);
+    if (v != 0)
+        p->last = v;
     return v ? &p->rooms[v - 1] : NULL;
 }
 
@@ -314,6 +320,7 @@ void chat_discard(void *state)
     if (p->n == 0)
         return;
     p->n = 0;
+    p->last = 0;
     memset(p->index, 0, p->index_cap * sizeof *p->index);
 }
 
