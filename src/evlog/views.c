@@ -252,7 +252,9 @@ int evlog_views_open(struct evlog *log, const struct evlog_options *opt)
     rc = evlog_vspace_open(log);
     if (rc != CHATD_OK) {
         evlog_set_err(opt, "%s: cannot write the read models' file ahead: "
-                      "%s", log->vpath, core_strerror(rc));
+                      "%s", log->vpath,
+                      rc == CHATD_EFULL ? "no room left on its file system"
+                                        : core_strerror(rc));
         goto out_close;
     }
     if (!log->read_only) {

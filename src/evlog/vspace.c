@@ -24,6 +24,7 @@
  */
 
 #include <errno.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "core/core.h"
@@ -59,8 +60,9 @@ static size_t ahead_of(const struct evlog *log, size_t used, size_t *floor)
 }
 
 /* Zeros over [from, to): the file system takes the room for each page
- * there now, and says so here (ENOSPC) rather than at a store later. */
-static int write_zeros(int fd, size_t from, size_t to)
+ * there now, and says so here (ENOSPC) rather than at a store later.
+ * *err: the errno of a failure. */
+static int write_zeros(int fd, size_t from, size_t to, int *err)
 {
     size_t off = from;
 
@@ -70,8 +72,11 @@ static int write_zeros(int fd, size_t from, size_t to)
 
         if (w < 0 && errno == EINTR)
             continue;
-        if (w <= 0)
-            return w < 0 && errno == ENOSPC ? CHATD_EFULL : CHATD_EIO;
+        if (w <= 0) {
+            *err = w < 0 ? errno : EIO;
+            return *err == ENOSPC || *err == EDQUOT ? CHATD_EFULL
+                                                    : CHATD_EIO;
+        }
         off += (size_t)w;
     }
     return CHATD_OK;
@@ -82,7 +87,7 @@ static int ensure(struct evlog *log, bool full)
 {
     MDB_envinfo info;
     size_t used, ahead, floor, end;
-    int rc;
+    int rc, err = 0;
 
     if (!log->vmap_writable)
         return CHATD_OK;
@@ -98,7 +103,7 @@ static int ensure(struct evlog *log, bool full)
     if (log->vready + STEP > ahead)
         return CHATD_OK;
     end = full ? ahead : max_size(floor, min_size(log->vready + STEP, ahead));
-    rc = write_zeros(log->vfd, log->vready, end);
+    rc = write_zeros(log->vfd, log->vready, end, &err);
     if (rc == CHATD_OK) {
         log->vready = end;
         log->vfull_logged = false;
@@ -106,7 +111,7 @@ static int ensure(struct evlog *log, bool full)
     }
     if (!log->vfull_logged) {
         core_log(CORE_LOG_ERROR, "evlog", "%s: cannot write ahead of the "
-                 "read models (%s): %s", log->vpath, core_strerror(rc),
+                 "read models (%s): %s", log->vpath, strerror(err),
                  log->vready >= floor ? "still within the margin"
                                       : "writes are refused until there "
                                         "is room on the disk");
