@@ -46,6 +46,9 @@ int evlog_status(int rc)
         return CHATD_ESTATE;
     case ENOMEM:
         return CHATD_ENOMEM;
+    case ENOSPC: /* the disk: a commit's pwrite */
+    case EDQUOT:
+        return CHATD_EFULL;
     default:
         return CHATD_EIO;
     }

@@ -21,8 +21,10 @@
  * environment's write lock from begin to commit, and the log is written
  * only inside that window.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "core/core.h"
 #include "evlog/internal.h"
@@ -391,6 +393,18 @@ static int put_pending(struct evlog_txn *txn, MDB_txn *lw)
     return evlog_status(rc);
 }
 
+/* LMDB reports a short write as EIO ("filesystem full?" in its source):
+ * with (almost) no room left where the log lives, it is a full disk. */
+static int commit_status(const struct evlog *log, int rc)
+{
+    struct statvfs fs;
+
+    if (rc == EIO && statvfs(log->path, &fs) == 0 &&
+        (uint64_t)fs.f_bfree * fs.f_frsize < ((uint64_t)1 << 20))
+        return CHATD_EFULL;
+    return evlog_status(rc);
+}
+
 /* The durable part of a top-level commit: the pending appends and meta
  * writes in one log transaction, synced (unless relaxed). */
 static int commit_log(struct evlog_txn *txn)
@@ -407,7 +421,7 @@ static int commit_log(struct evlog_txn *txn)
         mdb_txn_abort(lw);
         return rc;
     }
-    return evlog_status(mdb_txn_commit(lw));
+    return commit_status(txn->log, mdb_txn_commit(lw));
 }
 
 /* Whether `stream` is in the open-addressing set `seen` (cap a power of

@@ -298,11 +298,17 @@ static void job_done(void *arg, int status)
 {
     struct cmd_job *job = arg;
 
-    if (job->ran_ok && status != CHATD_OK) {
+    /* The command ran but its batch was not committed, or the batch
+     * could not even begin (nothing answered yet). */
+    if (status != CHATD_OK &&
+        (job->ran_ok || http_reply_status(job->req) == 0)) {
         core_log(CORE_LOG_ERROR, "modhost", "commit failed: %s",
                  core_strerror(status));
         http_reply_error(job->req, 503, "unavailable",
-                         "the write could not be made durable; retry");
+                         status == CHATD_EFULL
+                             ? "storage is full: nothing was written; retry "
+                               "once there is room"
+                             : "the write could not be made durable; retry");
     }
     http_req_finish(job->req);
     job_release(job);

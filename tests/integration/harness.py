@@ -63,7 +63,11 @@ def with_test_overrides(config):
 class Server:
     """One chatd process. Use as a context manager or call start()/stop()."""
 
-    def __init__(self, data_dir=None, env=None, args=None, config=None):
+    def __init__(self, data_dir=None, env=None, args=None, config=None,
+                 wrapper=None):
+        """wrapper: a command line that ends by exec'ing its arguments
+        (the chatd command line), so the process stays chatd."""
+        self.wrapper = wrapper or []
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="chatd-it-")
         self.extra_env = env or {}
@@ -86,7 +90,7 @@ class Server:
             with open(path, "w") as f:
                 json.dump(config, f)
             cmd += ["--config", path]
-        cmd += self.extra_args
+        cmd = self.wrapper + cmd + self.extra_args
         self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, text=True)
         port_found = threading.Event()
