@@ -114,6 +114,17 @@ static void collect_storage(void *ctx, struct metrics_out *out)
                        "chatd_commit_batches_redone_total counter\n"
                        "chatd_commit_batches_redone_total %llu\n",
                        (unsigned long long)st.batches_redone);
+    metrics_out_printf(out, "# HELP chatd_commit_batches_failed_total "
+                       "Batches refused or not committed (their writes "
+                       "answered 503).\n# TYPE "
+                       "chatd_commit_batches_failed_total counter\n"
+                       "chatd_commit_batches_failed_total %llu\n"
+                       "# HELP chatd_commit_storage_full_total Of those, "
+                       "because the disk (or map_size_mb) was full.\n# TYPE "
+                       "chatd_commit_storage_full_total counter\n"
+                       "chatd_commit_storage_full_total %llu\n",
+                       (unsigned long long)st.batches_failed,
+                       (unsigned long long)st.batches_full);
     metrics_out_printf(out, "# HELP chatd_commit_queue_depth Writes waiting "
                        "for the writer.\n# TYPE chatd_commit_queue_depth "
                        "gauge\nchatd_commit_queue_depth %llu\n",

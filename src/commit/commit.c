@@ -38,7 +38,8 @@ static const double bucket_le[NBUCKETS] = {
 };
 
 struct stats {
-    _Atomic uint64_t batches, batches_failed, batches_redone, jobs,
+    _Atomic uint64_t batches, batches_failed, batches_redone, batches_full,
+        jobs,
         jobs_failed, events;
     _Atomic uint64_t commit_ns_sum, queue_depth;
     _Atomic uint64_t hist[NBUCKETS];
@@ -204,6 +205,9 @@ static void run_batch(struct commit *c, struct commit_job *batch)
             core_log(CORE_LOG_ERROR, "commit",
                      "cannot begin a write transaction (%s): %zu jobs "
                      "refused", core_strerror(rc), batch_len(batch));
+            stat_add(&c->st.batches_failed, 1);
+            if (rc == CHATD_EFULL)
+                stat_add(&c->st.batches_full, 1);
             finish(c, batch, rc);
             return;
         }
@@ -219,6 +223,8 @@ static void run_batch(struct commit *c, struct commit_job *batch)
         stat_add(&c->st.batches, 1);
         stat_add(&c->st.batches_failed, 1);
     }
+    if (rc == CHATD_EFULL)
+        stat_add(&c->st.batches_full, 1);
     if (rc != CHATD_OK)
         core_log(CORE_LOG_ERROR, "commit",
                  "batch of %zu jobs not committed (%s); their writes are "
@@ -400,6 +406,7 @@ void commit_stats_get(const struct commit *c, struct commit_stats *out)
         .queue_depth = stat_get(&c->st.queue_depth),
         .batches_failed = stat_get(&c->st.batches_failed),
         .batches_redone = stat_get(&c->st.batches_redone),
+        .batches_full = stat_get(&c->st.batches_full),
     };
     for (unsigned i = 0; i < NBUCKETS; i++)
         out->commit_hist[i] = stat_get(&c->st.hist[i]);

@@ -104,6 +104,9 @@ struct commit_stats {
     uint64_t batches_failed; /* added: top-level commits that failed */
     uint64_t batches_redone; /* added: batches run again without a job
                                 that failed after writing */
+    uint64_t batches_full;   /* added: batches refused or not committed
+                                because storage was full (CHATD_EFULL at
+                                begin or commit); also in batches_failed */
 };
 void commit_stats_get(const struct commit *c, struct commit_stats *out);
 /* Upper bound in seconds of commit_hist bucket i (last one = +Inf):

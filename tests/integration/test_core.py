@@ -5,6 +5,7 @@ import datetime
 import errno
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -550,6 +551,8 @@ class MetricsTest(ServerTestCase):
             self.assertIn(needle, text)
         appended = [l for l in text.splitlines() if l.startswith("chatd_events_appended_total ")]
         self.assertGreaterEqual(int(appended[0].split()[1]), 2)
+        self.assertIn("\nchatd_commit_storage_full_total 0\n", text)
+        self.assertIn("\nchatd_commit_batches_failed_total 0\n", text)
 
     def test_health_and_ready(self):
         self.assertEqual(self.server.get("/healthz").json["status"], "ok")
@@ -800,9 +803,15 @@ class DiskFullTest(unittest.TestCase):
             self.assertEqual(r.status, 503, r)
             self.assertEqual(r.json["error"]["code"], "unavailable", r)
             self.assertIn("storage is full", r.json["error"]["message"])
-            # reads go on
+            # reads go on, and the refusals are counted
             self.assertEqual(server.get("/v1/me", token=tok).status, 200)
             self.assertEqual(server.get("/healthz").status, 200)
+            metrics = server.get("/metrics").body
+            for name in ("chatd_commit_batches_failed_total",
+                         "chatd_commit_storage_full_total"):
+                m = re.search(r"^%s (\d+)$" % name, metrics, re.M)
+                self.assertIsNotNone(m, name)
+                self.assertGreaterEqual(int(m.group(1)), 1, name)
 
             os.unlink(filler)
             r = server.admin("POST", "/v1/users", {"name": "full-%d" % i})
