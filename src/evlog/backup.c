@@ -87,6 +87,10 @@ static int copy_env(MDB_env *env, const char *dest, const char *sub)
         return CHATD_EIO;
     }
     rc = evlog_status(mdb_env_copy2(env, sub, MDB_CP_COMPACT));
+    /* LMDB creates the copy 0666 less the umask: the messages in it are
+     * no one else's to read, wherever the file is moved later. */
+    if (rc == CHATD_OK && chmod(file, 0600) != 0)
+        rc = CHATD_EIO;
     if (rc == CHATD_OK)
         rc = sync_copy(dest, sub, file);
     if (rc != CHATD_OK) {

@@ -728,6 +728,10 @@ class DurabilityTest(unittest.TestCase):
             out = subprocess.run([BIN, "backup", dest, "--data", server.data_dir],
                                  capture_output=True, text=True, timeout=60)
             self.assertEqual(out.returncode, 0, out.stderr)
+            # Only its owner may read it, directories and files alike.
+            for sub in ("", "/db", "/views", "/db/data.mdb", "/views/data.mdb"):
+                mode = os.stat(dest + sub).st_mode & 0o777
+                self.assertEqual(mode & 0o077, 0, "%s%s is %o" % (dest, sub, mode))
             for th in ths:
                 th.join(60)
             server.stop()
@@ -746,7 +750,6 @@ class DurabilityTest(unittest.TestCase):
         finally:
             server.cleanup()
             shutil.rmtree(dest, ignore_errors=True)
-
 
 
 class DiskFullTest(unittest.TestCase):
