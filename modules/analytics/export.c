@@ -128,7 +128,7 @@ static int mkdir_p(char *path)
         if (rc != 0)
             return rc;
     }
-    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
         return -1;
     if (slash != NULL && slash != path) {
         *slash = '\0';
@@ -172,7 +172,7 @@ static int write_manifest(struct exporter *ex, uint64_t covered)
 
     fmt(tmp, sizeof(tmp), "%s/MANIFEST.tmp", ex->staging);
     fmt(dst, sizeof(dst), "%s/MANIFEST", ex->staging);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
         if (fd >= 0)
             close(fd);
@@ -324,7 +324,7 @@ static int seal(struct exporter *ex, struct part *p)
     staging_path(ex, p, src);
     if (mkdir_p(dir) != 0)
         goto fail;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0 || deflateInit2(&z, ex->gzip_level, Z_DEFLATED, 15 + 16, 8,
                                Z_DEFAULT_STRATEGY) != Z_OK)
         goto fail;
@@ -622,7 +622,7 @@ static struct part *part_for(struct exporter *ex, const char *family,
              (long long)hour, seq);
     staging_path(ex, p, path);
     p->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
-                 0644);
+                 0600);
     if (p->fd < 0) {
         ex->nparts--;
         LOG(ex, CHATD_LOG_ERROR, "cannot create %s (%s); retrying", path,

@@ -120,6 +120,11 @@ class ExportChecks(unittest.TestCase):
         staging = os.path.join(server.data_dir, "export", ".staging")
         self.assertEqual([f for f in os.listdir(staging)
                           if f.endswith(".ndjson")], [])  # all sealed
+        # every message is in there: readable by the server's user only
+        for top, dirs, files in os.walk(os.path.join(server.data_dir, "export")):
+            for path in [top] + [os.path.join(top, f) for f in files]:
+                mode = os.stat(path).st_mode & 0o777
+                self.assertEqual(mode & 0o077, 0, "%s is %o" % (path, mode))
         return events
 
     def traffic(self, s, n=5):
