@@ -139,6 +139,12 @@ int chat_payment_notice(void *state, const struct chatd_event *ev);
 
 int chat_room_get(struct chat *c, struct chatd_txn *txn, const char *room,
                   struct chat_room_rec *out);
+/* chat_room_get in its two steps: the stored value, and its decoding
+ * (a record that does not decode is logged as a broken read model). */
+int chat_room_value(struct chat *c, struct chatd_txn *txn, const char *room,
+                    struct chatd_val *v);
+int chat_room_decode(struct chat *c, const void *data, size_t len,
+                     struct chat_room_rec *out);
 int chat_message_get(struct chat *c, struct chatd_txn *txn,
                      const char *room, uint64_t seq,
                      struct chat_msg_rec *out);

@@ -233,27 +233,19 @@ int chat_txn_room_get(struct chat *c, struct chatd_txn *txn, const char *room,
 {
     struct pending_room *pr = entry(&c->pending, room);
     struct chatd_val v;
-    struct chat_key k;
     int rc;
 
     if (!pr)
         return CHATD_ENOMEM;
     if (!pr->has_rec) {
-        if (chat_key_str(&k, room) != CHATD_OK)
-            return CHATD_ENOTFOUND;
-        rc = c->host->get(txn, c->st.rooms, k.b, k.len, &v);
+        rc = chat_room_value(c, txn, room, &v);
         if (rc != CHATD_OK)
             return rc;
         if (!buf_set(&pr->rec, v.data, v.len))
             return CHATD_ENOMEM;
         pr->has_rec = true;
     }
-    if (chat_room_rec_decode(pr->rec.p, pr->rec.len, out) != CHATD_OK) {
-        c->host->log(c->mod, CHATD_LOG_ERROR, "a stored room record is "
-                     "malformed; run chatd rebuild");
-        return CHATD_EIO;
-    }
-    return CHATD_OK;
+    return chat_room_decode(c, pr->rec.p, pr->rec.len, out);
 }
 
 void chat_txn_room_stored(struct chat *c, const char *room, const void *rec,

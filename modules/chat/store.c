@@ -14,21 +14,31 @@ static int broken(struct chat *c, const char *what)
     return CHATD_EIO;
 }
 
-int chat_room_get(struct chat *c, struct chatd_txn *txn, const char *room,
-                  struct chat_room_rec *out)
+int chat_room_value(struct chat *c, struct chatd_txn *txn, const char *room,
+                    struct chatd_val *v)
 {
     struct chat_key k;
-    struct chatd_val v;
-    int rc;
 
     if (chat_key_str(&k, room) != CHATD_OK)
         return CHATD_ENOTFOUND;
-    rc = c->host->get(txn, c->st.rooms, k.b, k.len, &v);
-    if (rc != CHATD_OK)
-        return rc;
-    if (chat_room_rec_decode(v.data, v.len, out) != CHATD_OK)
-        return broken(c, "room");
-    return CHATD_OK;
+    return c->host->get(txn, c->st.rooms, k.b, k.len, v);
+}
+
+int chat_room_decode(struct chat *c, const void *data, size_t len,
+                     struct chat_room_rec *out)
+{
+    return chat_room_rec_decode(data, len, out) == CHATD_OK
+               ? CHATD_OK
+               : broken(c, "room");
+}
+
+int chat_room_get(struct chat *c, struct chatd_txn *txn, const char *room,
+                  struct chat_room_rec *out)
+{
+    struct chatd_val v;
+    int rc = chat_room_value(c, txn, room, &v);
+
+    return rc == CHATD_OK ? chat_room_decode(c, v.data, v.len, out) : rc;
 }
 
 int chat_message_get(struct chat *c, struct chatd_txn *txn,

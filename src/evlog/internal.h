@@ -141,16 +141,17 @@ struct evlog_cursor {
     struct evlog_cursor *prev, *next;
 };
 
-/* Maps an LMDB or errno result to a CHATD_* status. */
 /* vspace.c: with vmap_writable, after venv is open (before any write
  * txn), and at the start of each write txn on venv, before it takes a
  * page: writes the file ahead of LMDB's last page. CHATD_EFULL: not even
  * the minimum margin could be written (the txn must not go on). */
 int evlog_vspace_open(struct evlog *log);
 int evlog_vspace_ensure(struct evlog *log);
-/* A write txn on venv, begun and checked by evlog_vspace_ensure. */
-int evlog_views_begin_write(struct evlog *log, MDB_txn **out);
+/* A txn on venv: read-only when the evlog is, else a write txn checked
+ * by evlog_vspace_ensure. */
+int evlog_views_begin(struct evlog *log, MDB_txn **out);
 
+/* Maps an LMDB or errno result to a CHATD_* status. */
 int evlog_status(int rc);
 
 /* Usable for reads/writes now (not finished, no live child). */

@@ -31,9 +31,7 @@ static struct evlog_store *store_find(struct evlog *log, const char *name)
 static int dbi_open(struct evlog *log, const char *dbname, MDB_dbi *dbi)
 {
     MDB_txn *txn;
-    int rc = log->read_only
-                 ? evlog_status(mdb_txn_begin(log->venv, NULL, MDB_RDONLY, &txn))
-                 : evlog_views_begin_write(log, &txn);
+    int rc = evlog_views_begin(log, &txn);
 
     if (rc != CHATD_OK)
         return rc;

@@ -141,7 +141,7 @@ static int txn_new(struct evlog *log, struct evlog_txn *parent, bool write,
         *out = txn;
         return CHATD_OK;
     }
-    rc = evlog_views_begin_write(log, &txn->mdb);
+    rc = evlog_views_begin(log, &txn->mdb); /* never read-only here */
     if (rc != CHATD_OK) {
         free(txn);
         return rc;

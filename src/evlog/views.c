@@ -174,9 +174,7 @@ static int init_views(struct evlog *log, bool wipe)
 {
     MDB_txn *txn;
     uint64_t applied = 0;
-    int rc = log->read_only
-                 ? evlog_status(mdb_txn_begin(log->venv, NULL, MDB_RDONLY, &txn))
-                 : evlog_views_begin_write(log, &txn);
+    int rc = evlog_views_begin(log, &txn);
 
     if (rc != CHATD_OK)
         return rc;
@@ -224,11 +222,12 @@ static int init_views(struct evlog *log, bool wipe)
     return rc;
 }
 
-int evlog_views_begin_write(struct evlog *log, MDB_txn **out)
+int evlog_views_begin(struct evlog *log, MDB_txn **out)
 {
-    int rc = evlog_status(mdb_txn_begin(log->venv, NULL, 0, out));
+    int rc = evlog_status(mdb_txn_begin(log->venv, NULL,
+                                        log->read_only ? MDB_RDONLY : 0, out));
 
-    if (rc == CHATD_OK) {
+    if (rc == CHATD_OK && !log->read_only) {
         rc = evlog_vspace_ensure(log);
         if (rc != CHATD_OK)
             mdb_txn_abort(*out);

@@ -74,8 +74,7 @@ static int write_zeros(int fd, size_t from, size_t to, int *err)
             continue;
         if (w <= 0) {
             *err = w < 0 ? errno : EIO;
-            return *err == ENOSPC || *err == EDQUOT ? CHATD_EFULL
-                                                    : CHATD_EIO;
+            return evlog_status(*err);
         }
         off += (size_t)w;
     }
