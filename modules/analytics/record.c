@@ -7,7 +7,7 @@
  * event data is already what jansson would print (modules dump it with
  * jansson, compact), so the scan here copies it through as it checks it,
  * and hands everything else back to an_flatten: non-compact text, reals,
- * escapes jansson would write differently, duplicate flat keys, objects
+ * escapes jansson would write differently, repeated keys, objects
  * inside arrays, invalid text. Either way the bytes are the same
  * (test_flat.c compares the two on every case and on generated data).
  */
@@ -308,12 +308,33 @@ static int put_key(struct scan *sc, size_t plen)
     return rc == CHATD_OK ? PUT_LIT(b, "\":") : rc;
 }
 
+/* Whether the key at p[j..end) (quotes included, plain: no escapes)
+ * repeats one of its object's earlier keys, which jansson's parse drops
+ * ({"a":{"b":1},"a":2} is {"a":2}): the parse then writes the record.
+ * Flat keys alone do not show it when the earlier value is an object.
+ * Records the key in seen[] (SCAN_PARSE past KEYS_MAX). */
+static int key_repeated(const char *p, size_t j, size_t end, size_t seen[],
+                        size_t *nseen)
+{
+    size_t len = end - j;
+
+    /* plain tokens hold no '"' but their quotes: equal bytes up to the
+     * closing one are the same key */
+    for (size_t k = 0; k < *nseen; k++)
+        if (memcmp(p + seen[k], p + j, len) == 0)
+            return SCAN_PARSE;
+    if (*nseen == KEYS_MAX)
+        return SCAN_PARSE;
+    seen[(*nseen)++] = j;
+    return CHATD_OK;
+}
+
 /* Members of the non-empty object at p[*i] == '{', under prefix[0..plen).
  * On success *i is past its '}'. */
 static int members(struct scan *sc, size_t *i, size_t plen, int depth)
 {
     const char *p = sc->p;
-    size_t n = sc->n, j = *i + 1, end;
+    size_t n = sc->n, j = *i + 1, end, seen[KEYS_MAX], nseen = 0;
     bool plain;
     int rc;
 
@@ -324,6 +345,8 @@ static int members(struct scan *sc, size_t *i, size_t plen, int depth)
             return SCAN_PARSE;
         end = canon_string(p, n, j, &plain);
         if (end == 0 || !plain)
+            return SCAN_PARSE;
+        if (key_repeated(p, j, end, seen, &nseen) != CHATD_OK)
             return SCAN_PARSE;
         size_t kl = end - j - 2;
         if (plen + 1 + kl + 1 > PREFIX_MAX) /* an_flatten refuses it */

@@ -390,8 +390,10 @@ static void match_key(const char *k, size_t klen, const char *const *keys,
     size_t i;
 
     for (i = 0; keys[i] != NULL; i++) {
-        if (keys[i][0] == k[0] && strncmp(keys[i], k, klen) == 0 &&
-            keys[i][klen] == '\0') {
+        /* the first bytes first: most keys differ there (k[0] is the
+         * closing quote of an empty key, which no key starts with) */
+        if ((klen == 0 || keys[i][0] == k[0]) &&
+            strncmp(keys[i], k, klen) == 0 && keys[i][klen] == '\0') {
             vals[i] = *v;
             return;
         }

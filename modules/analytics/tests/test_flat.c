@@ -267,6 +267,11 @@ static void test_record_scan_cases(void **state)
         {"{\"k\":1} ", false},
         {"{\"k\":1}x", false},
         {"{\"k\":1,\"k\":2}", false},           /* duplicate */
+        /* the same key with an object first: jansson keeps the last
+         * (found by tests/fuzz/fuzz_analytics_record) */
+        {"{\"a\":{\"b\":{\"c\":1}},\"a\":2}", false},
+        {"{\"a\":{\"b\":1},\"a\":{\"c\":2}}", false},
+        {"{\"x\":{\"a\":1,\"b\":{\"a\":2}},\"a\":3}", true},
         {"{\"a.b\":1,\"a\":{\"b\":2}}", false}, /* same flat key */
         {"{\"a.b\":1,\"a\":{\"c\":2}}", true},
         {"{\"k\\u0041\":1}", false},            /* escaped key */

@@ -407,6 +407,19 @@ static void test_scan_fields(void **state)
     assert_int_equal(n, 2);
     assert_int_equal(chat_json_fields("{}", 2, keys, v), CHATD_OK);
     assert_int_equal(v[F_ROOM].type, CHAT_J_NONE);
+    /* an empty key is a key like any other (tests/fuzz/fuzz_chat_json) */
+    {
+        static const char *const empty[] = {"x", "", NULL};
+        struct chat_jval e[2];
+
+        const char *doc = "{\"\":1,\"x\":2}";
+
+        assert_int_equal(chat_json_fields(doc, strlen(doc), empty, e),
+                         CHATD_OK);
+        assert_int_equal(e[1].type, CHAT_J_NUM);
+        assert_memory_equal(e[1].p, "1", 1);
+        assert_memory_equal(e[0].p, "2", 1);
+    }
 }
 
 static void test_scan_refuses_malformed(void **state)

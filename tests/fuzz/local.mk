@@ -1,0 +1,53 @@
+# Fuzz targets (tests/fuzz/README.md). Without --enable-fuzzing each target
+# is linked with replay.c and `make check` replays its corpus; with it
+# (CC=clang) they are libFuzzer programs, run by `scripts/dev fuzz`.
+FUZZ_TARGETS = tests/fuzz/fuzz_utf8 tests/fuzz/fuzz_codec \
+	tests/fuzz/fuzz_chat_json tests/fuzz/fuzz_analytics_record
+check_PROGRAMS += $(FUZZ_TARGETS)
+EXTRA_DIST += tests/fuzz/README.md tests/fuzz/corpus tests/fuzz/make_seeds.py
+
+if FUZZING
+FUZZ_DRIVER =
+else
+TESTS += $(FUZZ_TARGETS)
+check_LIBRARIES = tests/fuzz/libreplay.a
+tests_fuzz_libreplay_a_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz.h
+tests_fuzz_libreplay_a_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DFUZZ_CORPUS_DIR='"$(abs_top_srcdir)/tests/fuzz/corpus"'
+FUZZ_DRIVER = tests/fuzz/libreplay.a
+endif
+
+# The code under test is compiled into each target (not taken from
+# libchatd.a or a module), so libFuzzer's coverage instrumentation sees it.
+FUZZTARGETCFLAGS = $(AM_CFLAGS) $(FUZZ_CFLAGS) $(JANSSON_CFLAGS)
+FUZZTARGETLDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
+
+tests_fuzz_fuzz_utf8_SOURCES = tests/fuzz/fuzz_utf8.c tests/fuzz/fuzz.h \
+	src/core/text.c $(CHAT_LOGIC)
+tests_fuzz_fuzz_utf8_CFLAGS = $(FUZZTARGETCFLAGS) -I$(top_srcdir)/modules/chat
+tests_fuzz_fuzz_utf8_LDFLAGS = $(FUZZTARGETLDFLAGS)
+tests_fuzz_fuzz_utf8_LDADD = $(FUZZ_DRIVER) $(JANSSON_LIBS)
+
+tests_fuzz_fuzz_codec_SOURCES = tests/fuzz/fuzz_codec.c tests/fuzz/fuzz.h \
+	src/evlog/codec.c src/core/text.c
+tests_fuzz_fuzz_codec_CFLAGS = $(FUZZTARGETCFLAGS)
+tests_fuzz_fuzz_codec_LDFLAGS = $(FUZZTARGETLDFLAGS)
+tests_fuzz_fuzz_codec_LDADD = $(FUZZ_DRIVER)
+
+tests_fuzz_fuzz_chat_json_SOURCES = tests/fuzz/fuzz_chat_json.c \
+	tests/fuzz/fuzz.h src/core/text.c $(CHAT_LOGIC)
+tests_fuzz_fuzz_chat_json_CFLAGS = $(FUZZTARGETCFLAGS) \
+	-I$(top_srcdir)/modules/chat
+tests_fuzz_fuzz_chat_json_LDFLAGS = $(FUZZTARGETLDFLAGS)
+tests_fuzz_fuzz_chat_json_LDADD = $(FUZZ_DRIVER) $(JANSSON_LIBS)
+
+tests_fuzz_fuzz_analytics_record_SOURCES = \
+	tests/fuzz/fuzz_analytics_record.c tests/fuzz/fuzz.h $(ANALYTICS_FLAT)
+tests_fuzz_fuzz_analytics_record_CFLAGS = $(FUZZTARGETCFLAGS) \
+	-I$(top_srcdir)/modules/analytics
+tests_fuzz_fuzz_analytics_record_LDFLAGS = $(FUZZTARGETLDFLAGS)
+tests_fuzz_fuzz_analytics_record_LDADD = $(FUZZ_DRIVER) $(JANSSON_LIBS)
+
+# Builds the targets only (scripts/dev fuzz).
+fuzz-targets: $(FUZZ_TARGETS)
+.PHONY: fuzz-targets

@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Writes the seed inputs of tests/fuzz/corpus (run from anywhere; it
+rewrites only files named seed-*). Inputs a fuzzer found and that broke a
+property are kept beside them as crash-* and never rewritten here."""
+import hashlib
+import os
+import struct
+
+TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+
+
+def write(target, data):
+    if isinstance(data, str):
+        data = data.encode()
+    d = os.path.join(TOP, target)
+    os.makedirs(d, exist_ok=True)
+    name = "seed-" + hashlib.sha1(data).hexdigest()[:16]
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+UTF8 = [b"", b"hello", b"caf\xc3\xa9", b"\xe2\x82\xac", b"\xf0\x9f\x98\x80",
+        b"\xc0\x80", b"\xc1\xbf", b"\xe0\x80\xaf", b"\xed\xa0\x80",
+        b"\xed\x9f\xbf", b"\xf4\x8f\xbf\xbf", b"\xf4\x90\x80\x80",
+        b"\xf5\x80\x80\x80", b"\xff", b"\x80", b"\xe2\x82", b"abcdefg\xc3",
+        b"abcdefgh\xc3\xa9ijklmnop", b"\xea\xb0\x80\xeb\x82\x98 chat",
+        b"12345678\xf0\x9f\x98", b"\x00\x01\x7f"]
+
+# chat event data as the chat and payment modules write it
+ROOM = "r_97c204969eda5183"
+USER = "u_7960f6f39aa724d1"
+EVENTS = [
+    ("chat.room_created", '{"room":"%s","kind":"group","title":"bench 0",'
+     '"context":null,"created_by":"%s","members":["%s","u_bd04d8d1cc805884"]}'
+     % (ROOM, USER, USER)),
+    ("chat.message_posted", '{"room":"%s","id":"m_494d7ce7c86989eb","seq":1,'
+     '"sender":"%s","kind":"text","text":"hi \\"you\\"\\n\\u00e9\\ud83d\\ude00",'
+     '"client_msg_id":"b1-1"}' % (ROOM, USER)),
+    ("chat.message_edited", '{"room":"%s","seq":1,"text":"edited","by":"%s"}'
+     % (ROOM, USER)),
+    ("chat.message_deleted", '{"room":"%s","seq":1,"by":"%s"}' % (ROOM, USER)),
+    ("chat.read", '{"room":"%s","user":"%s","seq":12}' % (ROOM, USER)),
+    ("payment.transfer_completed", '{"transfer":"t_1","from":"%s","to":"u_2",'
+     '"amount":1500,"currency":"KRW","room":"%s","note":null,"ok":true,'
+     '"fee":0.5,"tags":[1,"a",{"b":[]}],"meta":{}}' % (USER, ROOM)),
+    ("identity.user_created", '{"id":"%s","name":"bench-sender","kind":"user"}'
+     % USER),
+]
+
+BODIES = ['{"text":"hello"}', '{"text":"hi","client_msg_id":"c-1"}',
+          '{"text":"hi","kind":"text","client_msg_id":null}',
+          '{"text":"hi","kind":"system"}', '{"text":"   "}', '{"text":""}',
+          '{"text":5}', '{"text":"a","text":"b"}', '{"text":"\\u0000"}',
+          '{"text":"\\ud800"}', '{"text":"\\ud83d\\ude00"}',
+          '{"t\\u0065xt":"x"}', ' { "text" : "x" , "client_msg_id" : "y" } ',
+          '{"text":"x",}', '{"text":"x"', '[1,2]', '"text"', '{}', '',
+          '{"text":"x","extra":{"a":[1,2,{"b":null}]}}',
+          '{"text":"x","n":-0.5e+10,"big":123456789012345678901234567890}',
+          '{"text":"x","client_msg_id":"\\u0041\\t"}', '{"text":"x"} x',
+          '{"text":"' + "x" * 4001 + '"}', '{"text":"\xc3\xa9"}',
+          '{"a":' * 70 + '1' + '}' * 70, '{"a":' + '[' * 63 + ']' * 63 + '}']
+
+
+def record(type_, stream, corr, actor, data, v=1, time_ms=1795000000123,
+           ver=3):
+    t, s, c, a, d = (x.encode() for x in (type_, stream, corr, actor, data))
+    hdr = struct.pack(">BBBBB3xIIqQ", 1, len(t), len(s), len(c), len(a), v,
+                      len(d), time_ms, ver)
+    return hdr + b"\0".join([t, s, c, a, d]) + b"\0"
+
+
+def main():
+    for u in UTF8:
+        write("fuzz_utf8", u)
+    for b in BODIES:
+        write("fuzz_chat_json", b)
+    for i, (t, d) in enumerate(EVENTS):
+        write("fuzz_chat_json", d)
+        write("fuzz_analytics_record", bytes([i & 15]) + d.encode())
+        rec = record(t, "room:" + ROOM, "req-%d" % i, "user:" + USER, d)
+        write("fuzz_codec", rec)
+        write("fuzz_codec", rec[:-1])  # truncated
+        write("fuzz_codec", struct.pack("<qQI", 1795000000123, 3, 1) + b"\0" * 4
+              + "\n".join([t, "room:" + ROOM, "", "admin", d]).encode())
+    write("fuzz_analytics_record", b"\x00{}")
+    write("fuzz_analytics_record", b"\x01[1]")
+    write("fuzz_analytics_record", b'\x02{"a":{"b":{"c":1}},"a.b":2}')
+    write("fuzz_analytics_record", b'\x03{"x":"\\u00e9\\/","y":1.0,"z":1e5}')
+
+
+if __name__ == "__main__":
+    main()
