@@ -14,6 +14,7 @@
 #include <wslay/wslay.h>
 
 #include "ws/frame.h"
+#include "ws/tracker.h"
 #include "ws/ws.h"
 
 /* Bytes of frames written to a socket per send(2) (conn.c). */
@@ -38,17 +39,6 @@ struct wsuser {
     struct conn *conns; /* linked by conn->unext */
     unsigned nconn;
     char id[];
-};
-
-/* Tracks frame boundaries of the inbound byte stream alongside wslay, so
- * we know when wslay's parser holds no partial state and its context may
- * be freed. */
-struct frame_tracker {
-    uint64_t payload_left;
-    uint8_t hdr[14];
-    uint8_t hdr_len;
-    uint8_t cur_fin_op; /* FIN bit | opcode of the frame being read */
-    bool in_message;    /* a fragmented data message is open */
 };
 
 struct conn {

@@ -3,7 +3,7 @@
 src_libchatd_a_SOURCES += src/ws/userfeed.h src/ws/userfeed.c \
 	src/ws/frame.h src/ws/frame.c \
 	src/ws/ws.h src/ws/internal.h src/ws/ws.c src/ws/conn.c \
-	src/ws/proto.c src/ws/deliver.c \
+	src/ws/proto.c src/ws/deliver.c src/ws/tracker.h src/ws/tracker.c \
 	src/push/push.h src/push/push.c
 
 check_PROGRAMS += tests/unit/ws/test_userfeed tests/unit/ws/test_frame

@@ -2,7 +2,8 @@
 # is linked with replay.c and `make check` replays its corpus; with it
 # (CC=clang) they are libFuzzer programs, run by `scripts/dev fuzz`.
 FUZZ_TARGETS = tests/fuzz/fuzz_utf8 tests/fuzz/fuzz_codec \
-	tests/fuzz/fuzz_chat_json tests/fuzz/fuzz_analytics_record
+	tests/fuzz/fuzz_chat_json tests/fuzz/fuzz_analytics_record \
+	tests/fuzz/fuzz_ws_tracker
 check_PROGRAMS += $(FUZZ_TARGETS)
 EXTRA_DIST += tests/fuzz/README.md tests/fuzz/corpus tests/fuzz/make_seeds.py
 
@@ -47,6 +48,12 @@ tests_fuzz_fuzz_analytics_record_CFLAGS = $(FUZZTARGETCFLAGS) \
 	-I$(top_srcdir)/modules/analytics
 tests_fuzz_fuzz_analytics_record_LDFLAGS = $(FUZZTARGETLDFLAGS)
 tests_fuzz_fuzz_analytics_record_LDADD = $(FUZZ_DRIVER) $(JANSSON_LIBS)
+
+tests_fuzz_fuzz_ws_tracker_SOURCES = tests/fuzz/fuzz_ws_tracker.c \
+	tests/fuzz/fuzz.h src/ws/tracker.h src/ws/tracker.c
+tests_fuzz_fuzz_ws_tracker_CFLAGS = $(FUZZTARGETCFLAGS)
+tests_fuzz_fuzz_ws_tracker_LDFLAGS = $(FUZZTARGETLDFLAGS)
+tests_fuzz_fuzz_ws_tracker_LDADD = $(FUZZ_DRIVER)
 
 # Builds the targets only (scripts/dev fuzz).
 fuzz-targets: $(FUZZ_TARGETS)

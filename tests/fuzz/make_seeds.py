@@ -82,6 +82,13 @@ def main():
         write("fuzz_codec", rec[:-1])  # truncated
         write("fuzz_codec", struct.pack("<qQI", 1795000000123, 3, 1) + b"\0" * 4
               + "\n".join([t, "room:" + ROOM, "", "admin", d]).encode())
+    # frame tracker: a frame count, 3 bytes per frame (FIN|mask|opcode
+    # index, length form and size, size), then read sizes
+    write("fuzz_ws_tracker", bytes([1, 0x81, 0x05, 0]))
+    write("fuzz_ws_tracker", bytes([3, 0x01, 0x8a, 7, 0x83, 0x00, 0, 0x80,
+                                    0xc3, 2, 1, 1, 1, 2, 3, 5, 8, 13]))
+    write("fuzz_ws_tracker", bytes([4, 0x42, 0x10, 0, 0x84, 0x00, 0, 0x40,
+                                    0xff, 40, 0xc0, 0x01, 0] + [0] * 40))
     write("fuzz_analytics_record", b"\x00{}")
     write("fuzz_analytics_record", b"\x01[1]")
     write("fuzz_analytics_record", b'\x02{"a":{"b":{"c":1}},"a.b":2}')
