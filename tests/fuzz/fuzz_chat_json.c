@@ -35,7 +35,8 @@ static void same_answer(const char *what, int rc1, const struct chat_err *e1,
     FUZZ_CHECK(rc1 == rc2, "%s: the scan's verdict %d, jansson's %d", what,
                rc1, rc2);
     if (rc1 != CHATD_OK) {
-        FUZZ_CHECK(e1->status == e2->status && strcmp(e1->code, e2->code) == 0 &&
+        FUZZ_CHECK(e1->status == e2->status &&
+                       strcmp(e1->code, e2->code) == 0 &&
                        strcmp(e1->message, e2->message) == 0,
                    "%s: the scan answers %u %s \"%s\", jansson %u %s \"%s\"",
                    what, e1->status, e1->code, e1->message, e2->status,
@@ -184,7 +185,8 @@ static void scanner(const uint8_t *data, size_t size)
         for (size_t i = 0; keys[i] != NULL; i++)
             same_member(keys[i], &v[i], json_object_get(j, keys[i]), plain);
     } else if (rc == CHATD_OK) {
-        FUZZ_CHECK(j == NULL, "the scanner takes a non-object or one nested deeper than 64");
+        FUZZ_CHECK(j == NULL, "the scanner takes a non-object or one "
+                   "nested deeper than 64");
         FUZZ_CHECK(left_to_callers(err.text),
                    "the scanner takes what jansson refuses: %s", err.text);
     }

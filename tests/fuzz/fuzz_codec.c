@@ -50,10 +50,11 @@ static char *field(const uint8_t **p, const uint8_t *end, size_t *len)
     return s;
 }
 
-static void same_str(const char *what, const char *a, const char *b)
+/* A NULL correlation id or actor is stored, and read back, as "". */
+static void same_str(const char *what, const char *got, const char *want)
 {
-    FUZZ_CHECK(strcmp(a ? a : "", b) == 0, "%s differs after a round trip",
-               what);
+    FUZZ_CHECK(strcmp(got, want ? want : "") == 0,
+               "%s differs after a round trip", what);
 }
 
 static void encode_any(const uint8_t *data, size_t size)
@@ -93,8 +94,8 @@ static void encode_any(const uint8_t *data, size_t size)
                    "a number differs after a round trip");
         same_str("type", back.type, ev.type);
         same_str("stream", back.stream, ev.stream);
-        same_str("correlation_id", back.correlation_id, ev.correlation_id ? ev.correlation_id : "");
-        same_str("actor", back.actor, ev.actor ? ev.actor : "");
+        same_str("correlation_id", back.correlation_id, ev.correlation_id);
+        same_str("actor", back.actor, ev.actor);
         FUZZ_CHECK(back.data_len == ev.data_len &&
                        memcmp(back.data, ev.data, ev.data_len) == 0 &&
                        back.data[back.data_len] == '\0',
