@@ -55,6 +55,8 @@ tests_fuzz_fuzz_ws_tracker_CFLAGS = $(FUZZTARGETCFLAGS)
 tests_fuzz_fuzz_ws_tracker_LDFLAGS = $(FUZZTARGETLDFLAGS)
 tests_fuzz_fuzz_ws_tracker_LDADD = $(FUZZ_DRIVER)
 
-# Builds the targets only (scripts/dev fuzz).
+# Builds the targets only, and names them (scripts/dev fuzz).
 fuzz-targets: $(FUZZ_TARGETS)
-.PHONY: fuzz-targets
+fuzz-list:
+	@echo $(FUZZ_TARGETS)
+.PHONY: fuzz-targets fuzz-list
