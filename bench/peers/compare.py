@@ -1107,7 +1107,7 @@ def render(res):
             ns = d["nosync_reference"]
             L.append("")
             L.append("For reference (1 run, not a goal figure): the same rebuild with "
-                     "`durability: relaxed` (no fsync of its 10,000-event commits): "
+                     "`durability: relaxed` (no fsync of its 40,000-event commits): "
                      "%.0f events/s, CPU %.0f%% of one core." % (ns["events_per_s"],
                                                                ns["cpu_pct"]))
         L.append("")

@@ -14,7 +14,7 @@
 #include "bus/replay.h"
 #include "core/core.h"
 
-#define DEFAULT_CHUNK 10000
+#define DEFAULT_CHUNK 40000
 #define CHUNK_BYTES ((size_t)64 << 20)
 
 static int fill_from(struct evlog_batch *b, struct evlog *src,

@@ -20,7 +20,7 @@ typedef int (*replay_apply_fn)(void *ctx, struct evlog_txn *txn,
 /*
  * Reads every event of `src` with seq > after in order and calls apply for
  * each inside write transactions of `dst`, committing every `chunk` events
- * (0 = 10000; also at most 64 MiB of events per commit). `dst` may equal
+ * (0 = 40000; also at most 64 MiB of events per commit). `dst` may equal
  * `src`. Must not run while a commit writer is open on `dst`. *count_out
  * (may be NULL) gets the number of events applied and committed, also on
  * error.
