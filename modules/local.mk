@@ -17,9 +17,10 @@ modules_chat_chat_la_SOURCES = $(CHAT_LOGIC) \
 	modules/chat/realtime.c modules/chat/notices.c \
 	modules/chat/project.h modules/chat/project.c \
 	modules/chat/project_msgs.c modules/chat/pending.c
-modules_chat_chat_la_CFLAGS = $(AM_CFLAGS) $(MODCFLAGS) $(JANSSON_CFLAGS)
+modules_chat_chat_la_CFLAGS = $(AM_CFLAGS) $(MODCFLAGS) $(JANSSON_CFLAGS) \
+	$(XXHASH_CFLAGS)
 modules_chat_chat_la_LDFLAGS = $(MODLDFLAGS)
-modules_chat_chat_la_LIBADD = $(JANSSON_LIBS)
+modules_chat_chat_la_LIBADD = $(JANSSON_LIBS) $(XXHASH_LIBS)
 EXTRA_DIST += modules/chat/README.md
 
 # Unit tests of the module's pure logic, compiled from the same sources
@@ -29,8 +30,8 @@ CHAT_UNIT_TESTS = modules/chat/tests/test_validate \
 	modules/chat/tests/test_typing
 check_PROGRAMS += $(CHAT_UNIT_TESTS)
 TESTS += $(CHAT_UNIT_TESTS)
-CHAT_UNIT_CFLAGS = $(UNITCFLAGS) -I$(top_srcdir)/modules/chat
-CHAT_UNIT_LDADD = $(CMOCKA_LIBS) $(JANSSON_LIBS)
+CHAT_UNIT_CFLAGS = $(UNITCFLAGS) -I$(top_srcdir)/modules/chat $(XXHASH_CFLAGS)
+CHAT_UNIT_LDADD = $(CMOCKA_LIBS) $(JANSSON_LIBS) $(XXHASH_LIBS)
 
 modules_chat_tests_test_validate_SOURCES = \
 	modules/chat/tests/test_validate.c $(CHAT_LOGIC)

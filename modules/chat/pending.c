@@ -28,6 +28,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "chat.h"
 
@@ -67,10 +68,7 @@ static int reserve_one(void **arr, size_t *cap, size_t n, size_t size,
 
 static uint32_t id_hash(const char *s)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h;
+    return (uint32_t)XXH3_64bits(s, strlen(s));
 }
 
 /* Slot of `room` in the index (holding 0 if absent). */

@@ -109,7 +109,7 @@ bool chat_jval_id(const struct chat_jval *v, char out[], size_t cap);
 /* A non-negative integer token; false for anything else (absent, negative,
  * fractional, beyond UINT64_MAX). */
 bool chat_jval_u64(const struct chat_jval *v, uint64_t *out);
-/* The FNV-1a digest (chat_text_digest) of a string token's decoded text;
+/* The XXH3 digest (chat_text_digest) of a string token's decoded text;
  * CHATD_EINVAL if it is not a string, CHATD_ENOMEM. */
 int chat_jval_digest(const struct chat_jval *v, uint64_t *out);
 

@@ -1,5 +1,6 @@
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "chatd/module.h"
 #include "typing.h"
@@ -34,19 +35,11 @@ void chat_typing_fini(struct chat_typing *t)
 
 static size_t bucket_of(const char *user, const char *room)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    const char *parts[2] = {user, room};
-    const char *p;
-    int i;
+    /* the user's hash seeds the room's, so ("ab","c") and ("a","bc")
+     * differ */
+    uint64_t h = XXH3_64bits_withSeed(room, strlen(room),
+                                      XXH3_64bits(user, strlen(user)));
 
-    for (i = 0; i < 2; i++) {
-        for (p = parts[i]; *p != '\0'; p++) {
-            h ^= (unsigned char)*p;
-            h *= 0x100000001b3ULL;
-        }
-        h ^= 0xff; /* a separator, so ("ab","c") and ("a","bc") differ */
-        h *= 0x100000001b3ULL;
-    }
     return (size_t)(h % CHAT_TYPING_BUCKETS);
 }
 

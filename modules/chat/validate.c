@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "chatd/module.h"
 #include "validate.h"
@@ -239,14 +240,7 @@ int chat_parse_limit(const char *s, unsigned *out, struct chat_err *err)
 
 uint64_t chat_text_digest(const char *s, size_t len)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    size_t i;
-
-    for (i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
+    return XXH3_64bits(s, len);
 }
 
 int chat_body_parse(const void *data, size_t len, json_t **out,

@@ -33,7 +33,8 @@ bool core_utf8_valid(const void *s, size_t len);
 /* Number of code points in valid UTF-8. */
 size_t core_utf8_length(const void *s, size_t len);
 
-/* FNV-1a (64-bit) of p[0..len): for in-memory hash tables, not on disk. */
+/* XXH3 (64-bit, libxxhash) of p[0..len): for in-memory hash tables, not
+ * on disk. */
 uint64_t core_hash(const void *p, size_t len);
 
 /* Big-endian 64-bit integers (keys that sort as bytes, fixed-width

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <xxhash.h>
 
 #include "core/core.h"
 
@@ -116,12 +117,7 @@ bool core_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 
 uint64_t core_hash(const void *p, size_t len)
 {
-    const unsigned char *b = p;
-    uint64_t h = 0xcbf29ce484222325ull; /* offset basis */
-
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ b[i]) * 0x100000001b3ull; /* prime */
-    return h;
+    return XXH3_64bits(p, len);
 }
 
 void core_be64_put(unsigned char *p, uint64_t v)

@@ -291,7 +291,7 @@ int evlog_cursor_step(struct evlog_cursor *c, int dir, struct chatd_val *k,
                       struct chatd_val *v);
 void evlog_cursor_close(struct evlog_cursor *c);
 
-/* A digest of a store's contents, for `chatd verify`: 64-bit FNV-1a over,
+/* A digest of a store's contents, for `chatd verify`: XXH3 (64-bit) over,
  * for each pair in key order, klen (8 bytes big-endian), key, vlen (8
  * bytes big-endian), value. Equal contents give equal digests. */
 int evlog_store_digest(struct evlog_txn *txn, const struct evlog_store *st,

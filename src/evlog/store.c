@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "evlog/internal.h"
 
@@ -288,51 +289,45 @@ int evlog_cursor_step(struct evlog_cursor *c, int dir, struct chatd_val *k,
                       &mk, &mv, k, v);
 }
 
-#define FNV_OFFSET 0xcbf29ce484222325ULL
-#define FNV_PRIME 0x100000001b3ULL
-
-static uint64_t fnv(uint64_t h, const void *p, size_t len)
+/* Each part behind its length, so ("ab","c") and ("a","bc") differ. */
+static void digest_part(XXH3_state_t *h, const MDB_val *part)
 {
-    const unsigned char *b = p;
+    unsigned char len[8];
 
-    for (size_t i = 0; i < len; i++) {
-        h ^= b[i];
-        h *= FNV_PRIME;
-    }
-    return h;
-}
-
-static uint64_t fnv_len(uint64_t h, size_t len)
-{
-    unsigned char buf[8];
-
-    core_be64_put(buf, len);
-    return fnv(h, buf, sizeof buf);
+    core_be64_put(len, part->mv_size);
+    XXH3_64bits_update(h, len, sizeof len);
+    XXH3_64bits_update(h, part->mv_data, part->mv_size);
 }
 
 int evlog_store_digest(struct evlog_txn *txn, const struct evlog_store *st,
                        uint64_t *out)
 {
+    XXH3_state_t *h;
     MDB_cursor *mc;
     MDB_val k, v;
-    uint64_t h = FNV_OFFSET;
     int rc = evlog_txn_check(txn, false);
 
     if (rc != CHATD_OK)
         return rc;
     if (!st || !out)
         return CHATD_EINVAL;
+    h = XXH3_createState();
+    if (h == NULL || XXH3_64bits_reset(h) != XXH_OK) {
+        XXH3_freeState(h);
+        return CHATD_ENOMEM;
+    }
     rc = mdb_cursor_open(txn->mdb, st->dbi, &mc);
-    if (rc != MDB_SUCCESS)
+    if (rc != MDB_SUCCESS) {
+        XXH3_freeState(h);
         return evlog_status(rc);
+    }
     for (rc = mdb_cursor_get(mc, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
          rc = mdb_cursor_get(mc, &k, &v, MDB_NEXT)) {
-        h = fnv(fnv_len(h, k.mv_size), k.mv_data, k.mv_size);
-        h = fnv(fnv_len(h, v.mv_size), v.mv_data, v.mv_size);
+        digest_part(h, &k);
+        digest_part(h, &v);
     }
     mdb_cursor_close(mc);
-    if (rc != MDB_NOTFOUND)
-        return evlog_status(rc);
-    *out = h;
-    return CHATD_OK;
+    *out = XXH3_64bits_digest(h);
+    XXH3_freeState(h);
+    return rc == MDB_NOTFOUND ? CHATD_OK : evlog_status(rc);
 }

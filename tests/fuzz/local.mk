@@ -20,27 +20,27 @@ endif
 
 # The code under test is compiled into each target (not taken from
 # libchatd.a or a module), so libFuzzer's coverage instrumentation sees it.
-FUZZTARGETCFLAGS = $(AM_CFLAGS) $(FUZZ_CFLAGS) $(JANSSON_CFLAGS)
+FUZZTARGETCFLAGS = $(AM_CFLAGS) $(FUZZ_CFLAGS) $(JANSSON_CFLAGS) $(XXHASH_CFLAGS)
 FUZZTARGETLDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
 
 tests_fuzz_fuzz_utf8_SOURCES = tests/fuzz/fuzz_utf8.c tests/fuzz/fuzz.h \
 	src/core/text.c $(CHAT_LOGIC)
 tests_fuzz_fuzz_utf8_CFLAGS = $(FUZZTARGETCFLAGS) -I$(top_srcdir)/modules/chat
 tests_fuzz_fuzz_utf8_LDFLAGS = $(FUZZTARGETLDFLAGS)
-tests_fuzz_fuzz_utf8_LDADD = $(FUZZ_DRIVER) $(JANSSON_LIBS)
+tests_fuzz_fuzz_utf8_LDADD = $(FUZZ_DRIVER) $(JANSSON_LIBS) $(XXHASH_LIBS)
 
 tests_fuzz_fuzz_codec_SOURCES = tests/fuzz/fuzz_codec.c tests/fuzz/fuzz.h \
 	src/evlog/codec.c src/core/text.c
 tests_fuzz_fuzz_codec_CFLAGS = $(FUZZTARGETCFLAGS)
 tests_fuzz_fuzz_codec_LDFLAGS = $(FUZZTARGETLDFLAGS)
-tests_fuzz_fuzz_codec_LDADD = $(FUZZ_DRIVER)
+tests_fuzz_fuzz_codec_LDADD = $(FUZZ_DRIVER) $(XXHASH_LIBS)
 
 tests_fuzz_fuzz_chat_json_SOURCES = tests/fuzz/fuzz_chat_json.c \
 	tests/fuzz/fuzz.h src/core/text.c $(CHAT_LOGIC)
 tests_fuzz_fuzz_chat_json_CFLAGS = $(FUZZTARGETCFLAGS) \
 	-I$(top_srcdir)/modules/chat
 tests_fuzz_fuzz_chat_json_LDFLAGS = $(FUZZTARGETLDFLAGS)
-tests_fuzz_fuzz_chat_json_LDADD = $(FUZZ_DRIVER) $(JANSSON_LIBS)
+tests_fuzz_fuzz_chat_json_LDADD = $(FUZZ_DRIVER) $(JANSSON_LIBS) $(XXHASH_LIBS)
 
 tests_fuzz_fuzz_analytics_record_SOURCES = \
 	tests/fuzz/fuzz_analytics_record.c tests/fuzz/fuzz.h $(ANALYTICS_FLAT)
