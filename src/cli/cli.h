@@ -27,6 +27,13 @@ int cli_reset_subscriber(const struct config *cfg, const char *name,
  * another chatd holds it. */
 int cli_lock_data(const struct config *cfg, const char *what);
 
+/* Before serve maps the read models writable: if they are behind the log
+ * (an unclean stop, a machine crash that emptied them, an older layout),
+ * catches them up the way the offline commands open them, through pwrite,
+ * which replays a long stretch of the log far faster. The caller holds
+ * the data directory's lock. */
+int cli_views_catch_up(const struct config *cfg);
+
 /* Creates the data directory (0700) if missing. */
 int cli_data_dir(const struct config *cfg);
 /* The admin token: CHATD_ADMIN_TOKEN, else DATA/admin.token, else a new

@@ -78,6 +78,51 @@ static void offline_close(struct offline *o)
         evlog_close(o->log);
 }
 
+/* How far the read models are behind the log (0 if not). Opening the log
+ * empties untrustworthy read models, as serve's own open would. */
+static int views_behind(const struct config *cfg, uint64_t *behind)
+{
+    struct evlog_options opt = {.dir = cfg->data_dir,
+                                .map_size = (size_t)cfg->map_size,
+                                .nosync = cfg->nosync,
+                                .boot_id = getenv("CHATD_BOOT_ID")};
+    struct evlog_txn *t = NULL;
+    struct evlog *log = NULL;
+    uint64_t applied = 0;
+    int rc = evlog_open(&log, &opt);
+
+    if (rc == CHATD_OK)
+        rc = evlog_txn_begin(log, false, &t);
+    if (rc == CHATD_OK)
+        rc = evlog_views_applied(t, &applied);
+    if (t != NULL)
+        evlog_txn_abort(t);
+    *behind = rc == CHATD_OK && evlog_last_seq(log) > applied
+                  ? evlog_last_seq(log) - applied
+                  : 0;
+    if (log != NULL)
+        evlog_close(log);
+    return rc;
+}
+
+int cli_views_catch_up(const struct config *cfg)
+{
+    struct offline o = {0};
+    uint64_t behind = 0;
+    int rc = views_behind(cfg, &behind);
+
+    if (rc != CHATD_OK || behind == 0)
+        return rc;
+    core_log(CORE_LOG_INFO, "chatd", "the read models are %llu events "
+             "behind the log: catching them up before serving",
+             (unsigned long long)behind);
+    rc = offline_open(cfg, &o);
+    if (rc == CHATD_OK)
+        rc = modhost_prepare(o.mh);
+    offline_close(&o);
+    return rc;
+}
+
 int cli_rebuild(const struct config *cfg, const char *name)
 {
     struct offline o = {0};

@@ -187,6 +187,8 @@ static int open_storage(struct server *s)
         rc = cli_lock_data(s->cfg, "serve");
     if (rc == CHATD_OK)
         rc = cli_admin_token(s->cfg, s->admin_token, sizeof(s->admin_token));
+    if (rc == CHATD_OK && s->cfg->writable_map)
+        rc = cli_views_catch_up(s->cfg);
     if (rc == CHATD_OK)
         rc = evlog_open(&s->log, &opt);
     if (rc == CHATD_OK)

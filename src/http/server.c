@@ -478,8 +478,10 @@ static struct MHD_Daemon *daemon_start(struct http_server *s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, s,
-        /* 1 is MHD's own default: no pool, one polling thread */
-        MHD_OPTION_THREAD_POOL_SIZE, s->threads, MHD_OPTION_END);
+        /* One thread is MHD's default (no pool), and MHD warns when told
+         * so: the list then ends here. */
+        s->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
+        s->threads, MHD_OPTION_END);
 }
 
 int http_start(struct http_server *s)
