@@ -31,8 +31,9 @@ int cli_lock_data(const struct config *cfg, const char *what);
  * (an unclean stop, a machine crash that emptied them, an older layout),
  * catches them up the way the offline commands open them, through pwrite,
  * which replays a long stretch of the log far faster. The caller holds
- * the data directory's lock. */
-int cli_views_catch_up(const struct config *cfg);
+ * the data directory's lock. Why opening failed goes to err (as
+ * evlog_options.err). */
+int cli_views_catch_up(const struct config *cfg, char *err, size_t err_size);
 
 /* Creates the data directory (0700) if missing. */
 int cli_data_dir(const struct config *cfg);

@@ -80,12 +80,15 @@ static void offline_close(struct offline *o)
 
 /* How far the read models are behind the log (0 if not). Opening the log
  * empties untrustworthy read models, as serve's own open would. */
-static int views_behind(const struct config *cfg, uint64_t *behind)
+static int views_behind(const struct config *cfg, uint64_t *behind,
+                        char *err, size_t err_size)
 {
     struct evlog_options opt = {.dir = cfg->data_dir,
                                 .map_size = (size_t)cfg->map_size,
                                 .nosync = cfg->nosync,
-                                .boot_id = getenv("CHATD_BOOT_ID")};
+                                .boot_id = getenv("CHATD_BOOT_ID"),
+                                .err = err,
+                                .err_size = err_size};
     struct evlog_txn *t = NULL;
     struct evlog *log = NULL;
     uint64_t applied = 0;
@@ -105,11 +108,11 @@ static int views_behind(const struct config *cfg, uint64_t *behind)
     return rc;
 }
 
-int cli_views_catch_up(const struct config *cfg)
+int cli_views_catch_up(const struct config *cfg, char *err, size_t err_size)
 {
     struct offline o = {0};
     uint64_t behind = 0;
-    int rc = views_behind(cfg, &behind);
+    int rc = views_behind(cfg, &behind, err, err_size);
 
     if (rc != CHATD_OK || behind == 0)
         return rc;

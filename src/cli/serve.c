@@ -188,7 +188,7 @@ static int open_storage(struct server *s)
     if (rc == CHATD_OK)
         rc = cli_admin_token(s->cfg, s->admin_token, sizeof(s->admin_token));
     if (rc == CHATD_OK && s->cfg->writable_map)
-        rc = cli_views_catch_up(s->cfg);
+        rc = cli_views_catch_up(s->cfg, why, sizeof(why));
     if (rc == CHATD_OK)
         rc = evlog_open(&s->log, &opt);
     if (rc == CHATD_OK)
