@@ -3,7 +3,8 @@
 # (CC=clang) they are libFuzzer programs, run by `scripts/dev fuzz`.
 FUZZ_TARGETS = tests/fuzz/fuzz_utf8 tests/fuzz/fuzz_codec \
 	tests/fuzz/fuzz_chat_json tests/fuzz/fuzz_analytics_record \
-	tests/fuzz/fuzz_ws_tracker
+	tests/fuzz/fuzz_ws_tracker tests/fuzz/fuzz_http_router \
+	tests/fuzz/fuzz_http_auth tests/fuzz/fuzz_chat_query
 check_PROGRAMS += $(FUZZ_TARGETS)
 EXTRA_DIST += tests/fuzz/README.md tests/fuzz/corpus tests/fuzz/make_seeds.py
 
@@ -54,6 +55,29 @@ tests_fuzz_fuzz_ws_tracker_SOURCES = tests/fuzz/fuzz_ws_tracker.c \
 tests_fuzz_fuzz_ws_tracker_CFLAGS = $(FUZZTARGETCFLAGS)
 tests_fuzz_fuzz_ws_tracker_LDFLAGS = $(FUZZTARGETLDFLAGS)
 tests_fuzz_fuzz_ws_tracker_LDADD = $(FUZZ_DRIVER)
+
+# The http targets compile the files under test into the target and take
+# the rest of src/http (requests, replies, error bodies) from libchatd.a,
+# which never adds a second copy of a file already compiled in: each of
+# its members is linked only for a symbol nothing else defines.
+tests_fuzz_fuzz_http_router_SOURCES = tests/fuzz/fuzz_http_router.c \
+	tests/fuzz/fuzz.h src/http/router.c src/crypto/crypto.c src/core/text.c
+tests_fuzz_fuzz_http_router_CFLAGS = $(FUZZTARGETCFLAGS) $(DEPCFLAGS)
+tests_fuzz_fuzz_http_router_LDFLAGS = $(FUZZTARGETLDFLAGS)
+tests_fuzz_fuzz_http_router_LDADD = $(FUZZ_DRIVER) src/libchatd.a $(DEPLIBS)
+
+tests_fuzz_fuzz_http_auth_SOURCES = tests/fuzz/fuzz_http_auth.c \
+	tests/fuzz/fuzz.h src/http/auth.c src/http/req.c
+tests_fuzz_fuzz_http_auth_CFLAGS = $(FUZZTARGETCFLAGS) $(DEPCFLAGS)
+tests_fuzz_fuzz_http_auth_LDFLAGS = $(FUZZTARGETLDFLAGS)
+tests_fuzz_fuzz_http_auth_LDADD = $(FUZZ_DRIVER) src/libchatd.a $(DEPLIBS)
+
+tests_fuzz_fuzz_chat_query_SOURCES = tests/fuzz/fuzz_chat_query.c \
+	tests/fuzz/fuzz.h $(CHAT_LOGIC)
+tests_fuzz_fuzz_chat_query_CFLAGS = $(FUZZTARGETCFLAGS) \
+	-I$(top_srcdir)/modules/chat
+tests_fuzz_fuzz_chat_query_LDFLAGS = $(FUZZTARGETLDFLAGS)
+tests_fuzz_fuzz_chat_query_LDADD = $(FUZZ_DRIVER) $(JANSSON_LIBS) $(XXHASH_LIBS)
 
 # Builds the targets only, and names them (scripts/dev fuzz).
 fuzz-targets: $(FUZZ_TARGETS)

@@ -61,6 +61,84 @@ BODIES = ['{"text":"hello"}', '{"text":"hi","client_msg_id":"c-1"}',
           '{"a":' * 70 + '1' + '}' * 70, '{"a":' + '[' * 63 + ']' * 63 + '}']
 
 
+# request targets: a method byte (low 4 bits: GET POST PUT PATCH DELETE
+# HEAD OPTIONS PURGE get ? GETS ET POS GE T TRACE; high 4: the room for a
+# preflight's Allow list), then "path?query"
+TARGETS = [
+    (0, "/v1/rooms"), (1, "/v1/rooms"), (3, "/v1/rooms"), (4, "/v1/rooms"),
+    (0, "/v1/rooms/search"), (0, "/v1/rooms/r_97c204969eda5183"),
+    (0, "/v1/rooms/r%201"), (7, "/v1/rooms/r1"), (8, "/v1/rooms/r1"),
+    (0, "/v1/rooms/r1/messages?before=12&limit=20"),
+    (1, "/v1/rooms/r1/messages"), (11, "/v1/rooms/r1/messages"),
+    (3, "/v1/rooms/a%2Fb%20c%C3%A9/messages/7?q=x+y%2Bz%26&flag&q=second"),
+    (4, "/v1/rooms/r1/messages/9"), (0, "/v1/rooms/r1/messages/9"),
+    (4, "/v1/rooms/r1/members/u1"), (1, "/v1/rooms/r1/members"),
+    (0, "/v1/users/u1"), (0, "/v1/users/search"), (0, "/v1/things/search"),
+    (2, "/v1/users/u1/block"), (1, "/v1/users/u1/block"),
+    (0, "/v1/%72ooms/%2e%2E"), (0, "/v1/rooms/"), (0, "/v1//rooms"),
+    (0, "/v1/rooms/%zz"), (0, "/v1/rooms/a%00b"), (0, "/v1/rooms/%ff"),
+    (0, "/v1/rooms/%e2%82%ac"), (0, "/v1/rooms/%ED%A0%80"),
+    (0, "/v1/rooms/%4"), (0, "/v1/rooms/%"), (0, "/v1/rooms/%2"),
+    (0, "/v1/rooms/\xc3\xa9"), (0, "/v1/rooms/r1/messages?limit=%ff"),
+    (0, "/v1/sync?q=%ff&q=1"), (0, "/v1/rooms?a=1&&b=&=c&d=e=f&a=2&+=%2B"),
+    (0, "/v1/rooms?" + "&".join("k%d=%d" % (i, i) for i in range(70))
+     + "&bad=%zz"),
+    (0, "/v1/rooms?" + "&".join("k%d=%d" % (i, i) for i in range(60))
+     + "&bad=%zz"),
+    (0, "/healthz"), (0x20, "/healthz"), (0, "/"), (1, "/"), (0, ""),
+    (0, "v1/rooms"), (0, "/v1/ws?x"), (6, "/v1/rooms/r1/messages/1"),
+    (0x16, "/v1/rooms"), (0x36, "/v1/rooms/r1/messages"),
+    (0x76, "/v1/rooms/r1/messages"), (0x96, "/v1/rooms/r1"),
+    (0, "/deep" + "/p" * 31), (0, "/deep" + "/p" * 30 + "/"),
+    (0, "/deep" + "/p" * 32), (0, "/deep" + "/p" * 31 + "/%zz"),
+    (0, "/deep" + "/p" * 20 + "/%zz" + "/p" * 20),
+]
+
+# Authorization and X-Request-Id: a control byte (low 3 bits: the token
+# buffer's size index; 8: no Authorization header), the header, NUL, the id
+AUTH = [
+    (0, "Bearer user-token", "req-1"), (0, "bearer   u-1", "a.b:c_d-E9"),
+    (0, "BEARER\ts-token\t", ""), (0, "  Bearer a1 ", None),
+    (0, "Bearer n1", "x" * 128), (0, "Bearer !fail", "x" * 129),
+    (0, "Bearer unknown", "bad id"), (0, "Bearer", "\xc3\xa9"),
+    (0, "Bearer ", "1"), (0, "Bearerx u1", "-"), (0, "Basic dXNlcjpwdw==", "."),
+    (0, "Bearer u1 u2", "id/1"), (0, "Bearer\vu1", "id"),
+    (0, "Bearer u" + "1" * 1023, None), (0, "Bearer u" + "1" * 1022, None),
+    (1, "Bearer u", None), (2, "Bearer u", None), (2, "Bearer u1", None),
+    (4, "Bearer u123456", None), (4, "Bearer u1234567", None),
+    (8, "", "req-2"), (8, "", None), (0, "", None), (0, " \t ", None),
+    (0, "bEaReR\t \tsvc \t", "r"),
+]
+
+# chat query strings: a control byte (low 3 bits: the range of
+# chat_parse_u64; 0x10, 0x20, 0x40: a history query gives before, after,
+# limit), then up to three NUL-separated strings
+QUERIES = [
+    (0, ["AQAAAAAAAAAB"]), (0, ["AQAAAAAAAAAA"]), (0, ["AP__________"]),
+    (0, ["Af__________"]), (0, ["AgAAAAAAAAAB"]), (0, ["AQAAAAAAAAA"]),
+    (0, ["AQAAAAAAAAABA"]), (0, ["AQAAAAAAAA+/"]), (0, ["AQAAAAAAAA=="]),
+    (0, ["AQAAAAAAAAAF"]), (0, ["AAAAAAAAAAAF"]), (0, ["\x01\x02\x03\x04"
+                                                       "\x05\x06\x07\x08"]),
+    (0, ["18446744073709551615"]), (0, ["18446744073709551616"]),
+    (0, ["99999999999999999999"]), (0, ["00000000000000000001"]),
+    (0, ["000000000000000000001"]), (0, ["0"]), (0, [""]), (0, ["-1"]),
+    (0, ["+1"]), (0, [" 1"]), (0, ["1 "]), (0, ["0x10"]),
+    (1, ["9223372036854775807"]), (1, ["9223372036854775808"]), (1, ["0"]),
+    (3, ["100"]), (3, ["101"]), (3, ["050"]), (4, ["5"]), (4, ["05"]),
+    (5, ["18446744073709551615"]), (6, ["5"]), (7, ["0"]), (7, ["00"]),
+    (0x10, ["12", "", ""]), (0x20, ["", "12", ""]), (0x30, ["1", "2"]),
+    (0x50, ["7", "", "20"]), (0x60, ["", "0", "0"]), (0x40, ["", "", "100"]),
+    (0x10, ["9223372036854775808"]), (0x60, ["", "9223372036854775807", "1"]),
+    (0, ["r_97c204969eda5183"]), (0, ["a/b"]), (0, ["a b"]), (0, ["~!"]),
+    (0, ["x" * 100]), (0, ["x" * 101]), (0, ["\x7f"]), (0, ["\xc3\xa9"]),
+]
+
+
+def esc(s):
+    """Text with \\xNN, \\t and \\v escapes as bytes."""
+    return s.encode().decode("unicode_escape").encode("latin-1")
+
+
 def record(type_, stream, corr, actor, data, v=1, time_ms=1795000000123,
            ver=3):
     t, s, c, a, d = (x.encode() for x in (type_, stream, corr, actor, data))
@@ -93,6 +171,13 @@ def main():
     write("fuzz_analytics_record", b"\x01[1]")
     write("fuzz_analytics_record", b'\x02{"a":{"b":{"c":1}},"a.b":2}')
     write("fuzz_analytics_record", b'\x03{"x":"\\u00e9\\/","y":1.0,"z":1e5}')
+    for m, t in TARGETS:
+        write("fuzz_http_router", bytes([m]) + esc(t))
+    for c, h, i in AUTH:
+        write("fuzz_http_auth", bytes([c]) + esc(h)
+              + (b"" if i is None else b"\0" + esc(i)))
+    for c, strs in QUERIES:
+        write("fuzz_chat_query", bytes([c]) + b"\0".join(esc(x) for x in strs))
 
 
 if __name__ == "__main__":
