@@ -54,9 +54,9 @@ static const struct chatd_route routes[] = {
 /* Version 4: the idempotency store's digest of a text is XXH3, not
  * FNV-1a (README.md, "Stores"). Version 3: unread counts computed from
  * the room's last seq (members keep their own messages after the read
- * position; rooms the seq of their last message's event). Version 2: messages and rooms stored as their
- * final JSON text behind binary headers (README.md, "Stores"); version 1
- * stored JSON records. */
+ * position; rooms the seq of their last message's event). Version 2:
+ * messages and rooms stored as their final JSON text behind binary
+ * headers (README.md, "Stores"); version 1 stored JSON records. */
 static const struct chatd_projection projection = {
     .name = "chat",
     .version = 4,

@@ -70,8 +70,9 @@ bool chat_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
  * 1..CHAT_LIMIT_MAX. CHATD_EREJECTED with *err filled if invalid. */
 int chat_parse_limit(const char *s, unsigned *out, struct chat_err *err);
 
-/* XXH3 (64-bit, libxxhash) of a text: what the idempotency store keeps instead of
- * the text, so that deleting a message leaves no copy of it behind. */
+/* XXH3 (64-bit, libxxhash) of a text: what the idempotency store keeps
+ * instead of the text, so that deleting a message leaves no copy of it
+ * behind. */
 uint64_t chat_text_digest(const char *s, size_t len);
 
 /* Parses a request body that must be a JSON object. The caller frees *out

@@ -38,9 +38,8 @@ static const double bucket_le[NBUCKETS] = {
 };
 
 struct stats {
-    _Atomic uint64_t batches, batches_failed, batches_redone, batches_full,
-        jobs,
-        jobs_failed, events;
+    _Atomic uint64_t batches, batches_failed, batches_redone, batches_full;
+    _Atomic uint64_t jobs, jobs_failed, events;
     _Atomic uint64_t commit_ns_sum, queue_depth;
     _Atomic uint64_t hist[NBUCKETS];
 };
