@@ -96,6 +96,11 @@ static int ensure(struct evlog *log, bool full)
     if (used > log->vused)
         log->vgrowth_max = max_size(log->vgrowth_max, used - log->vused);
     log->vused = used;
+    /* A transaction that outgrew the margin (a rebuild's first chunk)
+     * stored its last pages in the holes past it: zeros start after them,
+     * never over them. */
+    if (log->vready < used)
+        log->vready = used;
     ahead = ahead_of(log, used, &floor);
     ahead = min_size(used + ahead, info.me_mapsize);
     floor = min_size(used + floor, info.me_mapsize);

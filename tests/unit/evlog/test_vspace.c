@@ -155,6 +155,48 @@ static void test_stays_ahead_as_it_grows(void **state)
     evlog_close(log);
 }
 
+/* One transaction that outgrows the margin (16 MiB in one commit, with
+ * 4 MiB written ahead at open: a rebuild's first chunk after a projection
+ * version changed does that). The zeros the next transaction writes ahead
+ * start past its pages, never over them: every value reads back, in the
+ * same run and after a reopen. */
+static void test_a_transaction_past_the_margin_is_kept(void **state)
+{
+    const char *dir = *state;
+    struct evlog_store *st;
+    struct evlog_txn *txn;
+    struct evlog *log;
+    const size_t len = 64 * 1024;
+    const unsigned big = 256; /* 16 MiB */
+    unsigned char *val = malloc(len);
+    char key[16];
+
+    assert_non_null(val);
+    assert_int_equal(open_writable(dir, &log), CHATD_OK);
+    assert_int_equal(evlog_store_open(log, "t", "big", &st), CHATD_OK);
+    assert_true(written_ahead(log) < big * len);
+    assert_int_equal(evlog_txn_begin(log, true, &txn), CHATD_OK);
+    for (unsigned i = 0; i < big; i++) {
+        memset(val, 'a' + i % 26, len);
+        snprintf(key, sizeof key, "k%08u", i);
+        assert_int_equal(evlog_put_kv(txn, st, key, strlen(key), val, len),
+                         CHATD_OK);
+    }
+    assert_int_equal(evlog_txn_commit(txn), CHATD_OK);
+    /* the next transactions write ahead again, a step at a time */
+    for (unsigned i = big; i < big + 40; i++)
+        assert_int_equal(put_value(log, st, i, len, 'a' + i % 26), CHATD_OK);
+    for (unsigned i = 0; i < big + 40; i++)
+        assert_true(value_is(log, st, i, len, 'a' + i % 26));
+    evlog_close(log);
+    assert_int_equal(open_writable(dir, &log), CHATD_OK);
+    assert_int_equal(evlog_store_open(log, "t", "big", &st), CHATD_OK);
+    for (unsigned i = 0; i < big + 40; i++)
+        assert_true(value_is(log, st, i, len, 'a' + i % 26));
+    evlog_close(log);
+    free(val);
+}
+
 enum { CHILD_OK = 0, CHILD_NEVER_FULL = 2, CHILD_BAD = 3, CHILD_SKIP = 77 };
 
 /* In the child: a tmpfs of 16 MiB over dir, with a 4 MiB file taking
@@ -241,6 +283,7 @@ int main(void)
         TESTDIR_TEST(test_written_ahead_at_open),
         TESTDIR_TEST(test_read_only_open_is_not_writable),
         TESTDIR_TEST(test_stays_ahead_as_it_grows),
+        TESTDIR_TEST(test_a_transaction_past_the_margin_is_kept),
         TESTDIR_TEST(test_full_disk_refuses_writes_without_sigbus),
     };
 
