@@ -110,18 +110,22 @@ const char *chat_pending_at(const struct chat *c, size_t i,
                             uint64_t *last_activity);
 void chat_discard(void *state);
 void chat_pending_free(struct chat *c);
-/* The room's record / roster as stored now, read from the store the first
- * time in the transaction (projections only: a write transaction on the
- * writer thread). The record's pointers and *out stay valid until the
- * next write of that room's record or of one of its members. */
+/* The room's record / roster as the writer's transaction has them, read
+ * from the store the first time in the transaction (the projection and
+ * the commands: on the writer thread, in its write transaction, never in
+ * a route). The record's pointers and *out stay valid until the next
+ * write of that room's record or of one of its members. */
 int chat_txn_room_get(struct chat *c, struct chatd_txn *txn, const char *room,
                       struct chat_room_rec *out);
 int chat_txn_roster(struct chat *c, struct chatd_txn *txn, const char *room,
                     struct chat_roster **out);
-/* Every write of a room record, of a member record and removal of a
- * member reports here (store.c, project.c), after the store took it. */
-void chat_txn_room_stored(struct chat *c, const char *room, const void *rec,
-                          size_t len);
+/* A room's new record, kept here until chat_txn_rooms_write stores the
+ * last one of the transaction (chat_flush). */
+int chat_txn_room_put(struct chat *c, const char *room, const void *rec,
+                      size_t len);
+int chat_txn_rooms_write(struct chat *c, struct chatd_txn *txn);
+/* Every write of a member record and removal of a member reports here
+ * (store.c, project.c), after the store took it. */
 void chat_txn_member_stored(struct chat *c, const char *room, const char *uid,
                             const struct chat_member *m);
 void chat_txn_roster_changed(struct chat *c, const char *room);
@@ -181,11 +185,17 @@ int chat_room_member_ids(struct chat *c, struct chatd_txn *txn,
                          const char *room, char ***out, size_t *n);
 void chat_ids_free(char **ids);
 
+/* Who reads: a route, in a read transaction that sees the store; or a
+ * command, in the writer's transaction, where a room's record is ahead of
+ * the store until the end of the transaction (pending.c). */
+enum chat_reader { CHAT_IN_ROUTE, CHAT_IN_COMMAND };
+
 /* Loads a room for `uid`: CHATD_ENOTFOUND if the room does not exist or
  * uid is not a member (the caller answers 404 either way), else *room and
  * *m. CHATD_EIO if a record is broken. */
 int chat_room_for_member(struct chat *c, struct chatd_txn *txn,
-                         const char *room_id, const char *uid,
+                         enum chat_reader who, const char *room_id,
+                         const char *uid,
                          struct chat_room_rec *room, struct chat_member *m);
 
 /* --- req.c: request plumbing shared by the routes --- */
@@ -224,7 +234,8 @@ int chat_reply_buf(struct chat *c, struct chatd_req *req, unsigned status,
 /* Answers `status` with the room as uid sees it, or 404 if uid is not a
  * member. Returns CHATD_OK, or a storage status after answering 500. */
 int chat_reply_room(struct chat *c, struct chatd_txn *txn,
-                    struct chatd_req *req, const char *room_id,
+                    enum chat_reader who, struct chatd_req *req,
+                    const char *room_id,
                     const char *uid, unsigned status);
 /* Answers a failed append (409 for CHATD_ECONFLICT, else 500); returns
  * rc so that the command discards its events. */

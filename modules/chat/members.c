@@ -59,7 +59,8 @@ static int group_for_member(struct pair_cmd *a, struct chatd_txn *txn,
                             struct chatd_req *req, struct chat_room_rec *room)
 {
     struct chat_member self;
-    int rc = chat_room_for_member(a->c, txn, a->room, a->uid, room, &self);
+    int rc = chat_room_for_member(a->c, txn, CHAT_IN_COMMAND, a->room, a->uid,
+                                      room, &self);
 
     if (rc == CHATD_ENOTFOUND) {
         chat_reply_room_404(a->c, req);

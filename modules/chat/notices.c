@@ -74,7 +74,7 @@ static int cmd_notice(void *arg, struct chatd_txn *txn, struct chatd_req *req)
                         (unsigned long long)a->source_seq);
         return CHATD_OK;
     }
-    rc = chat_room_get(a->c, txn, a->room, &room);
+    rc = chat_txn_room_get(a->c, txn, a->room, &room);
     if (rc == CHATD_ENOTFOUND) {
         a->c->host->log(a->c->mod, CHATD_LOG_WARN,
                         "payment event %llu names room %s, which does not "

@@ -15,13 +15,19 @@
  *
  * The same entry keeps what the message projection reads again and again
  * in the transaction: the room's record and its roster (each member with
- * their record), as copies of what is stored, from the first read until
- * the transaction ends. A replay chunk brings a room about ten messages,
- * a live batch under load more: each read them from the B-trees once
- * instead of once per message. They stay exact copies because every write
- * of a room or member record reports here (chat_txn_room_stored,
- * chat_txn_member_stored, chat_txn_roster_changed) and is written through
- * to the store as before: reads outside these two paths see the store.
+ * their record), as copies, from the first read until the transaction
+ * ends. A replay chunk brings a room about ten messages, a live batch
+ * under load more: each read them from the B-trees once instead of once
+ * per message. The roster stays an exact copy of the store because every
+ * write of a member record reports here (chat_txn_member_stored,
+ * chat_txn_roster_changed) and is written through. The room's record is
+ * not written through: each message changes it (last message, seq,
+ * activity), so the projection changes only the copy here
+ * (chat_txn_room_put) and chat_flush stores the last version once
+ * (chat_txn_rooms_write). So everything that reads a room's record inside
+ * the writer's transaction (the projection, and the commands, which run
+ * in the same transaction) reads it here; routes and other threads read
+ * the store, which holds what the last commit left.
  *
  * Writer thread only (or an offline command's thread), one transaction at
  * a time: chat_discard empties it before each.
@@ -45,7 +51,8 @@ struct pending_room {
     struct pending_member *moved;
     size_t nmoved, capmoved;
     bool has_rec, has_roster;
-    struct chat_buf rec;        /* the room's record as stored */
+    bool rec_dirty;             /* rec is newer than the store's */
+    struct chat_buf rec;        /* the room's record */
     struct chat_roster roster;  /* its members as stored */
 };
 
@@ -129,7 +136,7 @@ static struct pending_room *entry(struct chat_pending *p, const char *room)
     strcpy(pr->room, room); /* ids are checked: at most CHAT_ID_MAX */
     pr->moves = false;
     pr->nmoved = 0;
-    pr->has_rec = pr->has_roster = false;
+    pr->has_rec = pr->has_roster = pr->rec_dirty = false;
     *index_slot(p, room) = p->n;
     return pr;
 }
@@ -246,14 +253,36 @@ int chat_txn_room_get(struct chat *c, struct chatd_txn *txn, const char *room,
     return chat_room_decode(c, pr->rec.p, pr->rec.len, out);
 }
 
-void chat_txn_room_stored(struct chat *c, const char *room, const void *rec,
-                          size_t len)
+int chat_txn_room_put(struct chat *c, const char *room, const void *rec,
+                      size_t len)
 {
-    struct pending_room *pr = find(&c->pending, room);
+    struct pending_room *pr = entry(&c->pending, room);
 
     if (!pr)
-        return;
+        return CHATD_ENOMEM;
     pr->has_rec = buf_set(&pr->rec, rec, len);
+    pr->rec_dirty = pr->has_rec;
+    return pr->has_rec ? CHATD_OK : CHATD_ENOMEM;
+}
+
+int chat_txn_rooms_write(struct chat *c, struct chatd_txn *txn)
+{
+    struct chat_pending *p = &c->pending;
+    int rc = CHATD_OK;
+
+    for (size_t i = 0; rc == CHATD_OK && i < p->n; i++) {
+        struct pending_room *pr = &p->rooms[i];
+        struct chat_key k;
+
+        if (!pr->rec_dirty)
+            continue;
+        rc = chat_key_str(&k, pr->room);
+        if (rc == CHATD_OK)
+            rc = c->host->put(txn, c->st.rooms, k.b, k.len, pr->rec.p,
+                              pr->rec.len);
+        pr->rec_dirty = false;
+    }
+    return rc;
 }
 
 int chat_txn_roster(struct chat *c, struct chatd_txn *txn, const char *room,

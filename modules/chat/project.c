@@ -72,14 +72,13 @@ int chat_proj_room_put(struct chat *c, struct chatd_txn *txn,
     } else {
         chat_buf_add(&b, r->json, r->json_len);
     }
+    (void)txn; /* stored once, at the end of the transaction (chat_flush) */
     if (b.failed)
         rc = CHATD_ENOMEM;
     else if (chat_key_str(&k, room) != CHATD_OK)
         rc = CHATD_EINVAL;
     else
-        rc = c->host->put(txn, c->st.rooms, k.b, k.len, b.p, b.len);
-    if (rc == CHATD_OK)
-        chat_txn_room_stored(c, room, b.p, b.len);
+        rc = chat_txn_room_put(c, room, b.p, b.len);
     chat_buf_free(&b);
     return rc;
 }

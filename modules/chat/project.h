@@ -34,8 +34,10 @@ int chat_proj_room_load(struct chat *c, struct chatd_txn *txn,
 /* Stores room record r with r->ver = the event's stream version (the
  * commands' expected_ver). With `redo`, the changing part of its JSON is
  * rendered again from r's numbers and last_msg (the last message's JSON,
- * or NULL for none); else r->json is kept. r may point into the stored
- * value: it is copied before the write. */
+ * or NULL for none); else r->json is kept. r may point into the
+ * transaction's copy of the record: it is copied before the write, which
+ * goes to that copy (chat_txn_room_put) and reaches the store at the end
+ * of the transaction. */
 int chat_proj_room_put(struct chat *c, struct chatd_txn *txn,
                        const struct chatd_event *ev, const char *room,
                        struct chat_room_rec *r, bool redo,

@@ -216,7 +216,7 @@ static int fan_out(struct chat *c, struct chatd_txn *txn,
 int chat_flush(void *state, struct chatd_txn *txn)
 {
     struct chat *c = state;
-    int rc = CHATD_OK;
+    int rc = chat_txn_rooms_write(c, txn);
 
     for (size_t i = 0; rc == CHATD_OK && i < chat_pending_count(c); i++) {
         struct chat_roster *r;

@@ -20,7 +20,8 @@ static int reply_read(struct chat *c, struct chatd_txn *txn,
     struct chat_buf b = {0};
     struct chat_room_rec room;
     struct chat_member m;
-    int rc = chat_room_for_member(c, txn, a->room, a->uid, &room, &m);
+    int rc = chat_room_for_member(c, txn, CHAT_IN_COMMAND, a->room, a->uid,
+                                  &room, &m);
 
     if (rc != CHATD_OK)
         return chat_reply_status(c, req, rc, "reading a member");
@@ -56,7 +57,8 @@ static int cmd_read(void *arg, struct chatd_txn *txn, struct chatd_req *req)
     struct read_cmd *a = arg;
     struct chat_room_rec room;
     struct chat_member m;
-    int rc = chat_room_for_member(a->c, txn, a->room, a->uid, &room, &m);
+    int rc = chat_room_for_member(a->c, txn, CHAT_IN_COMMAND, a->room,
+                                  a->uid, &room, &m);
 
     if (rc == CHATD_ENOTFOUND) {
         chat_reply_room_404(a->c, req);

@@ -7,13 +7,13 @@
 #include "render.h"
 
 int chat_reply_room(struct chat *c, struct chatd_txn *txn,
-                    struct chatd_req *req, const char *room_id,
-                    const char *uid, unsigned status)
+                    enum chat_reader who, struct chatd_req *req,
+                    const char *room_id, const char *uid, unsigned status)
 {
     struct chat_buf b = {0};
     struct chat_room_rec room;
     struct chat_member m;
-    int rc = chat_room_for_member(c, txn, room_id, uid, &room, &m);
+    int rc = chat_room_for_member(c, txn, who, room_id, uid, &room, &m);
 
     if (rc == CHATD_ENOTFOUND) {
         chat_reply_room_404(c, req);
@@ -81,7 +81,7 @@ static int room_append(struct create_cmd *a, struct chatd_txn *txn,
                        struct chatd_req *req)
 {
     char room[24], stream[CHAT_STREAM_MAX];
-    struct chat_key k;
+    struct chat_room_rec taken;
     json_t *d;
     int rc;
 
@@ -89,8 +89,10 @@ static int room_append(struct create_cmd *a, struct chatd_txn *txn,
         rc = chat_new_id(room, "r_");
         if (rc != CHATD_OK)
             return chat_reply_status(a->c, req, rc, "making a room id");
-        chat_key_str(&k, room);
-    } while (chat_exists(a->c, txn, a->c->st.rooms, &k));
+        rc = chat_txn_room_get(a->c, txn, room, &taken);
+    } while (rc == CHATD_OK);
+    if (rc != CHATD_ENOTFOUND)
+        return chat_reply_status(a->c, req, rc, "reading rooms");
     d = room_created_data(a, room);
     if (d == NULL)
         return chat_reply_status(a->c, req, CHATD_ENOMEM, "creating a room");
@@ -99,7 +101,8 @@ static int room_append(struct create_cmd *a, struct chatd_txn *txn,
     json_decref(d);
     if (rc != CHATD_OK)
         return chat_reply_append_error(a->c, req, rc);
-    return chat_reply_room(a->c, txn, req, room, a->uid, 201);
+    return chat_reply_room(a->c, txn, CHAT_IN_COMMAND, req, room, a->uid,
+                           201);
 }
 
 static int unknown_users(struct create_cmd *a, struct chatd_txn *txn,
@@ -136,7 +139,8 @@ static int create_direct(struct create_cmd *a, struct chatd_txn *txn,
     if (rc == CHATD_OK && v.len <= CHAT_ID_MAX) {
         memcpy(room, v.data, v.len);
         room[v.len] = '\0';
-        return chat_reply_room(a->c, txn, req, room, a->uid, 200);
+        return chat_reply_room(a->c, txn, CHAT_IN_COMMAND, req, room, a->uid,
+                               200);
     }
     if (rc != CHATD_OK && rc != CHATD_ENOTFOUND)
         return chat_reply_status(a->c, req, rc, "reading direct rooms");
@@ -196,5 +200,5 @@ void chat_route_room_get(void *state, struct chatd_req *req)
     struct chatd_txn *txn = room ? chat_req_txn(c, req) : NULL;
 
     if (txn != NULL)
-        chat_reply_room(c, txn, req, room, uid, 200);
+        chat_reply_room(c, txn, CHAT_IN_ROUTE, req, room, uid, 200);
 }

@@ -234,12 +234,14 @@ free_ids:
 }
 
 int chat_room_for_member(struct chat *c, struct chatd_txn *txn,
-                         const char *room_id, const char *uid,
-                         struct chat_room_rec *room, struct chat_member *m)
+                         enum chat_reader who, const char *room_id,
+                         const char *uid, struct chat_room_rec *room,
+                         struct chat_member *m)
 {
     int rc = chat_member_get(c, txn, room_id, uid, m);
 
     if (rc != CHATD_OK)
         return rc;
-    return chat_room_get(c, txn, room_id, room);
+    return who == CHAT_IN_COMMAND ? chat_txn_room_get(c, txn, room_id, room)
+                                  : chat_room_get(c, txn, room_id, room);
 }
