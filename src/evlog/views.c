@@ -12,9 +12,14 @@
  * close syncs the views and removes it. Finding it at open means the last
  * writer did not close: the same boot id means a process crash (views
  * sound), another means the machine went down under it, and the views are
- * emptied before anything reads them, to be rebuilt from the log.
+ * emptied before anything reads them, to be rebuilt from the log: their
+ * files are removed before LMDB opens them, as emptying them in place
+ * would read them (dropping a tree walks every page of it, and a torn
+ * page can send LMDB anywhere).
  */
+#include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,13 +240,52 @@ int evlog_views_begin(struct evlog *log, MDB_txn **out)
     return rc;
 }
 
+/* The views' files, which may be torn: gone, never read. */
+static int remove_views_files(const struct evlog *log,
+                              const struct evlog_options *opt)
+{
+    static const char *const names[] = {"data.mdb", "lock.mdb"};
+    char path[PATH_MAX];
+
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", log->vpath, names[i]);
+        if (unlink(path) != 0 && errno != ENOENT) {
+            int err = errno;
+
+            evlog_set_err(opt, "%s: cannot remove it: %s", path,
+                          strerror(err));
+            return evlog_status(err);
+        }
+    }
+    return CHATD_OK;
+}
+
 int evlog_views_open(struct evlog *log, const struct evlog_options *opt)
 {
-    char marker[64];
+    char marker[64] = "";
     bool wipe = false;
     int rc;
 
     read_boot_id(log->boot_id, sizeof log->boot_id, opt->boot_id);
+    if (!log->read_only) {
+        rc = read_marker(log, marker, sizeof marker);
+        if (rc != CHATD_OK)
+            return rc;
+        if (marker[0] && strcmp(marker, log->boot_id) != 0) {
+            core_log(CORE_LOG_WARN, "evlog", "%s: the machine went down "
+                     "while chatd was running (boot %s, now %s): the read "
+                     "models may be torn and are rebuilt from the log",
+                     log->vpath, marker, log->boot_id);
+            rc = remove_views_files(log, opt);
+            if (rc != CHATD_OK)
+                return rc;
+            wipe = true; /* an empty file: marks them reset */
+        } else if (marker[0]) {
+            core_log(CORE_LOG_INFO, "evlog", "%s: chatd did not stop "
+                     "cleanly; the read models catch up from the log",
+                     log->vpath);
+        }
+    }
     /* Mapped writable only with the file written ahead: vspace.c. */
     rc = evlog_env_open(&log->venv, log->vpath, true,
                         MDB_NOSYNC | (log->vmap_writable ? MDB_WRITEMAP : 0),
@@ -255,22 +299,6 @@ int evlog_views_open(struct evlog *log, const struct evlog_options *opt)
                       rc == CHATD_EFULL ? "no room left on its file system"
                                         : core_strerror(rc));
         goto out_close;
-    }
-    if (!log->read_only) {
-        rc = read_marker(log, marker, sizeof marker);
-        if (rc != CHATD_OK)
-            goto out_close;
-        if (marker[0] && strcmp(marker, log->boot_id) != 0) {
-            core_log(CORE_LOG_WARN, "evlog", "%s: the machine went down "
-                     "while chatd was running (boot %s, now %s): the read "
-                     "models may be torn and are rebuilt from the log",
-                     log->vpath, marker, log->boot_id);
-            wipe = true;
-        } else if (marker[0]) {
-            core_log(CORE_LOG_INFO, "evlog", "%s: chatd did not stop "
-                     "cleanly; the read models catch up from the log",
-                     log->vpath);
-        }
     }
     rc = init_views(log, wipe);
     if (rc == CHATD_OK && !log->read_only)
