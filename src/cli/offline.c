@@ -47,12 +47,15 @@ struct offline {
     struct modhost *mh;
 };
 
-static int offline_open(const struct config *cfg, struct offline *o)
+/* fresh_views: the read models from new files (a full rebuild). */
+static int offline_open(const struct config *cfg, struct offline *o,
+                        bool fresh_views)
 {
     struct evlog_options opt = {.dir = cfg->data_dir,
                                 .map_size = (size_t)cfg->map_size,
                                 .nosync = cfg->nosync,
-                                .boot_id = getenv("CHATD_BOOT_ID")};
+                                .boot_id = getenv("CHATD_BOOT_ID"),
+                                .fresh_views = fresh_views};
     struct modhost_deps deps = {0};
     int rc;
 
@@ -119,7 +122,7 @@ int cli_views_catch_up(const struct config *cfg, char *err, size_t err_size)
     core_log(CORE_LOG_INFO, "chatd", "the read models are %llu events "
              "behind the log: catching them up before serving",
              (unsigned long long)behind);
-    rc = offline_open(cfg, &o);
+    rc = offline_open(cfg, &o, false);
     if (rc == CHATD_OK)
         rc = modhost_prepare(o.mh);
     offline_close(&o);
@@ -135,7 +138,7 @@ int cli_rebuild(const struct config *cfg, const char *name)
 
     rc = cli_lock_data(cfg, "rebuild");
     if (rc == CHATD_OK)
-        rc = offline_open(cfg, &o);
+        rc = offline_open(cfg, &o, name == NULL);
     if (rc == CHATD_OK && name != NULL) /* the others must be current */
         rc = modhost_recover(o.mh);
     if (rc == CHATD_OK)
@@ -168,7 +171,7 @@ int cli_verify(const struct config *cfg)
                  strerror(errno));
         return 1;
     }
-    rc = offline_open(cfg, &o);
+    rc = offline_open(cfg, &o, false);
     if (rc == CHATD_OK)
         rc = modhost_recover(o.mh);
     if (rc == CHATD_OK)
@@ -310,7 +313,7 @@ int cli_reset_subscriber(const struct config *cfg, const char *name,
     }
     rc = cli_lock_data(cfg, "reset-subscriber");
     if (rc == CHATD_OK)
-        rc = offline_open(cfg, &o);
+        rc = offline_open(cfg, &o, false);
     if (rc != CHATD_OK) {
         offline_close(&o);
         return 1;

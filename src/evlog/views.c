@@ -267,7 +267,12 @@ int evlog_views_open(struct evlog *log, const struct evlog_options *opt)
     int rc;
 
     read_boot_id(log->boot_id, sizeof log->boot_id, opt->boot_id);
-    if (!log->read_only) {
+    if (!log->read_only && opt->fresh_views) {
+        rc = remove_views_files(log, opt);
+        if (rc != CHATD_OK)
+            return rc;
+        wipe = true;
+    } else if (!log->read_only) {
         rc = read_marker(log, marker, sizeof marker);
         if (rc != CHATD_OK)
             return rc;
