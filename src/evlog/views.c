@@ -260,19 +260,17 @@ static int remove_views_files(const struct evlog *log,
     return CHATD_OK;
 }
 
-int evlog_views_open(struct evlog *log, const struct evlog_options *opt)
+/* Before a writer opens the views: whether they start from new files
+ * (*fresh), because it was asked or because the machine went down under
+ * the last writer; their old files are then removed. */
+static int views_start_fresh(struct evlog *log,
+                             const struct evlog_options *opt, bool *fresh)
 {
-    char marker[64] = "";
-    bool wipe = false;
+    char marker[64];
     int rc;
 
-    read_boot_id(log->boot_id, sizeof log->boot_id, opt->boot_id);
-    if (!log->read_only && opt->fresh_views) {
-        rc = remove_views_files(log, opt);
-        if (rc != CHATD_OK)
-            return rc;
-        wipe = true;
-    } else if (!log->read_only) {
+    *fresh = opt->fresh_views;
+    if (!*fresh) {
         rc = read_marker(log, marker, sizeof marker);
         if (rc != CHATD_OK)
             return rc;
@@ -281,15 +279,26 @@ int evlog_views_open(struct evlog *log, const struct evlog_options *opt)
                      "while chatd was running (boot %s, now %s): the read "
                      "models may be torn and are rebuilt from the log",
                      log->vpath, marker, log->boot_id);
-            rc = remove_views_files(log, opt);
-            if (rc != CHATD_OK)
-                return rc;
-            wipe = true; /* an empty file: marks them reset */
+            *fresh = true;
         } else if (marker[0]) {
             core_log(CORE_LOG_INFO, "evlog", "%s: chatd did not stop "
                      "cleanly; the read models catch up from the log",
                      log->vpath);
         }
+    }
+    return *fresh ? remove_views_files(log, opt) : CHATD_OK;
+}
+
+int evlog_views_open(struct evlog *log, const struct evlog_options *opt)
+{
+    bool wipe = false; /* new files: init_views marks them reset */
+    int rc;
+
+    read_boot_id(log->boot_id, sizeof log->boot_id, opt->boot_id);
+    if (!log->read_only) {
+        rc = views_start_fresh(log, opt, &wipe);
+        if (rc != CHATD_OK)
+            return rc;
     }
     /* Mapped writable only with the file written ahead: vspace.c. */
     rc = evlog_env_open(&log->venv, log->vpath, true,
