@@ -50,9 +50,8 @@ int chat_proj_room_load(struct chat *c, struct chatd_txn *txn,
     return rc;
 }
 
-int chat_proj_room_put(struct chat *c, struct chatd_txn *txn,
-                       const struct chatd_event *ev, const char *room,
-                       struct chat_room_rec *r, bool redo,
+int chat_proj_room_put(struct chat *c, const struct chatd_event *ev,
+                       const char *room, struct chat_room_rec *r, bool redo,
                        const char *last_msg, size_t last_len)
 {
     unsigned char hdr[CHAT_ROOM_HDR_MAX];
@@ -72,7 +71,6 @@ int chat_proj_room_put(struct chat *c, struct chatd_txn *txn,
     } else {
         chat_buf_add(&b, r->json, r->json_len);
     }
-    (void)txn; /* stored once, at the end of the transaction (chat_flush) */
     if (b.failed)
         rc = CHATD_ENOMEM;
     else if (chat_key_str(&k, room) != CHATD_OK)
@@ -253,7 +251,7 @@ static int room_create_put(struct chat *c, struct chatd_txn *txn,
     r.json = b.p;
     r.json_len = r.static_len = b.len;
     rc = b.failed ? CHATD_ENOMEM
-                  : chat_proj_room_put(c, txn, ev, st.id, &r, true, NULL, 0);
+                  : chat_proj_room_put(c, ev, st.id, &r, true, NULL, 0);
     chat_buf_free(&b);
     return rc;
 }
@@ -304,8 +302,7 @@ static int room_recount(struct chat *c, struct chatd_txn *txn,
         rc = chat_proj_bad(c, ev, "the room's last message is missing");
     if (rc != CHATD_OK)
         return rc;
-    return chat_proj_room_put(c, txn, ev, room, r, true, last.json,
-                              last.json_len);
+    return chat_proj_room_put(c, ev, room, r, true, last.json, last.json_len);
 }
 
 static int on_member_added(struct chat *c, struct chatd_txn *txn,

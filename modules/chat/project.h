@@ -38,9 +38,8 @@ int chat_proj_room_load(struct chat *c, struct chatd_txn *txn,
  * transaction's copy of the record: it is copied before the write, which
  * goes to that copy (chat_txn_room_put) and reaches the store at the end
  * of the transaction. */
-int chat_proj_room_put(struct chat *c, struct chatd_txn *txn,
-                       const struct chatd_event *ev, const char *room,
-                       struct chat_room_rec *r, bool redo,
+int chat_proj_room_put(struct chat *c, const struct chatd_event *ev,
+                       const char *room, struct chat_room_rec *r, bool redo,
                        const char *last_msg, size_t last_len);
 /* host->deliver for every current member of the room. */
 int chat_proj_deliver_room(struct chat *c, struct chatd_txn *txn,

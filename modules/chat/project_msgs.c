@@ -294,8 +294,7 @@ int chat_on_message_posted(struct chat *c, struct chatd_txn *txn,
     r.activity_ms = ev->time_ms;
     r.msg_activity = ev->seq;
     /* r points into the stored room: it is rendered (copied) first */
-    rc = chat_proj_room_put(c, txn, ev, m.room, &r, true, rec.json,
-                            rec.json_len);
+    rc = chat_proj_room_put(c, ev, m.room, &r, true, rec.json, rec.json_len);
     if (rc == CHATD_OK)
         rc = message_put(c, txn, m.room, m.seq, &msg);
     chat_buf_free(&msg);
@@ -371,7 +370,7 @@ static int message_update(struct chat *c, struct chatd_txn *txn,
         rc = CHATD_ENOMEM;
     if (rc == CHATD_OK) {
         chat_msg_rec_decode(b.p, b.len, &now);
-        rc = chat_proj_room_put(c, txn, ev, m.room, &r, m.seq == r.last_seq,
+        rc = chat_proj_room_put(c, ev, m.room, &r, m.seq == r.last_seq,
                                 now.json, now.json_len);
     }
     if (rc == CHATD_OK)
@@ -452,7 +451,7 @@ int chat_on_read_marked(struct chat *c, struct chatd_txn *txn,
     if (rc != CHATD_OK)
         return rc;
     /* the stream version first: r points into the stored room */
-    rc = chat_proj_room_put(c, txn, ev, room, &r, false, NULL, 0);
+    rc = chat_proj_room_put(c, ev, room, &r, false, NULL, 0);
     if (rc == CHATD_OK && !chat_jval_u64(&v[RD_SEQ], &m.read_seq))
         m.read_seq = 0;
     if (rc == CHATD_OK)

@@ -47,18 +47,25 @@ struct offline {
     struct modhost *mh;
 };
 
+/* How the commands here open the data directory (through pwrite, never
+ * the writable map). */
+static struct evlog_options offline_options(const struct config *cfg)
+{
+    return (struct evlog_options){.dir = cfg->data_dir,
+                                  .map_size = (size_t)cfg->map_size,
+                                  .nosync = cfg->nosync,
+                                  .boot_id = getenv("CHATD_BOOT_ID")};
+}
+
 /* fresh_views: the read models from new files (a full rebuild). */
 static int offline_open(const struct config *cfg, struct offline *o,
                         bool fresh_views)
 {
-    struct evlog_options opt = {.dir = cfg->data_dir,
-                                .map_size = (size_t)cfg->map_size,
-                                .nosync = cfg->nosync,
-                                .boot_id = getenv("CHATD_BOOT_ID"),
-                                .fresh_views = fresh_views};
+    struct evlog_options opt = offline_options(cfg);
     struct modhost_deps deps = {0};
     int rc;
 
+    opt.fresh_views = fresh_views;
     memset(o, 0, sizeof(*o));
     rc = evlog_open(&o->log, &opt);
     if (rc == CHATD_OK)
@@ -86,16 +93,15 @@ static void offline_close(struct offline *o)
 static int views_behind(const struct config *cfg, uint64_t *behind,
                         char *err, size_t err_size)
 {
-    struct evlog_options opt = {.dir = cfg->data_dir,
-                                .map_size = (size_t)cfg->map_size,
-                                .nosync = cfg->nosync,
-                                .boot_id = getenv("CHATD_BOOT_ID"),
-                                .err = err,
-                                .err_size = err_size};
+    struct evlog_options opt = offline_options(cfg);
     struct evlog_txn *t = NULL;
     struct evlog *log = NULL;
     uint64_t applied = 0;
-    int rc = evlog_open(&log, &opt);
+    int rc;
+
+    opt.err = err;
+    opt.err_size = err_size;
+    rc = evlog_open(&log, &opt);
 
     if (rc == CHATD_OK)
         rc = evlog_txn_begin(log, false, &t);

@@ -560,6 +560,21 @@ class MetricsTest(ServerTestCase):
         self.assertEqual(self.server.get("/readyz").status, 200)
 
 
+def room_with_messages(test, server, prefix, posts):
+    """A group room of a new user and a peer, with `posts` (dicts of a
+    message body) posted in order by the owner; returns (token, room)."""
+    _, tok = server.create_user(prefix + "-owner")
+    pid, _ = server.create_user(prefix + "-peer")
+    r = server.post("/v1/rooms", {"kind": "group", "title": prefix,
+                                  "members": [pid]}, token=tok)
+    test.assertEqual(r.status, 201, r)
+    room = r.json["id"]
+    for body in posts:
+        r = server.post("/v1/rooms/%s/messages" % room, body, token=tok)
+        test.assertEqual(r.status, 201, r)
+    return tok, room
+
+
 def create_users_concurrently(server, prefix, threads, per_thread, acked, stop=None):
     """Creates users over keep-alive connections; records each 2xx."""
     lock = threading.Lock()
@@ -633,17 +648,10 @@ class DurabilityTest(unittest.TestCase):
         # CHATD_BOOT_ID stands in for /proc/sys/kernel/random/boot_id.
         server = Server(env={"CHATD_BOOT_ID": "boot-before"}).start()
         try:
-            uid, tok = server.create_user("mc-owner")
-            pid, _ = server.create_user("mc-peer")
-            r = server.post("/v1/rooms", {"kind": "group", "title": "mc",
-                                          "members": [pid]}, token=tok)
-            self.assertEqual(r.status, 201, r)
-            room = r.json["id"]
-            for i in range(30):
-                r = server.post("/v1/rooms/%s/messages" % room,
-                                {"text": "m%d" % i, "client_msg_id": "c%d" % i},
-                                token=tok)
-                self.assertEqual(r.status, 201, r)
+            tok, room = room_with_messages(
+                self, server, "mc",
+                [{"text": "m%d" % i, "client_msg_id": "c%d" % i}
+                 for i in range(30)])
             before = server.get("/v1/rooms/%s/messages?limit=100" % room, token=tok)
             inbox = server.get("/v1/rooms", token=tok)
             acked = []
@@ -705,16 +713,9 @@ class DurabilityTest(unittest.TestCase):
         # start must not read them at all, and rebuild from the log.
         server = Server(env={"CHATD_BOOT_ID": "torn-before"}).start()
         try:
-            uid, tok = server.create_user("torn-owner")
-            pid, _ = server.create_user("torn-peer")
-            r = server.post("/v1/rooms", {"kind": "group", "title": "torn",
-                                          "members": [pid]}, token=tok)
-            self.assertEqual(r.status, 201, r)
-            room = r.json["id"]
-            for i in range(200):
-                r = server.post("/v1/rooms/%s/messages" % room,
-                                {"text": "m%d " % i + "x" * 300}, token=tok)
-                self.assertEqual(r.status, 201, r)
+            tok, room = room_with_messages(
+                self, server, "torn",
+                [{"text": "m%d " % i + "x" * 300} for i in range(200)])
             before = server.get("/v1/rooms/%s/messages?limit=100" % room,
                                 token=tok)
             server.kill()
