@@ -285,7 +285,10 @@ def main():
             res["history_rss_kib"] = srv.rss_kib()
             runs = []
             for i in range(args.runs):
-                runs.append(wrk(srv, "history.lua", token, rooms, 16, args.seconds))
+                # one client thread: chatd serves reads on one thread, the
+                # client gets the other core (peers/compare.py, HISTORY_WRK_THREADS)
+                runs.append(wrk(srv, "history.lua", token, rooms, 16, args.seconds,
+                                threads=1))
                 log("  16 clients run %d: %.0f/s p50 %.2f ms p99 %.2f ms" % (
                     i + 1, runs[-1]["rps"], runs[-1]["p50_ms"], runs[-1]["p99_ms"]))
             res["workloads"].append({"name": "history page", "clients": 16,
