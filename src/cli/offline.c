@@ -57,7 +57,7 @@ static struct evlog_options offline_options(const struct config *cfg)
                                   .boot_id = getenv("CHATD_BOOT_ID")};
 }
 
-/* fresh_views: the read models from new files (a full rebuild). */
+/* fresh_views: the read models start empty, unread (a full rebuild). */
 static int offline_open(const struct config *cfg, struct offline *o,
                         bool fresh_views)
 {

@@ -63,9 +63,9 @@ struct evlog_options {
      * boot_id); a marker of another boot means the machine went down
      * under a writer (views.c). */
     const char *boot_id;
-    /* Added: start the read models from new, empty files (their old ones
-     * removed unread): `chatd rebuild` of everything, which then works
-     * even on damaged ones. Ignored when read_only. */
+    /* Added: start the read models empty, their old contents never read
+     * (views.c, reset_views_files): `chatd rebuild` of everything, which
+     * then works even on damaged ones. Ignored when read_only. */
     bool fresh_views;
 };
 

@@ -12,10 +12,11 @@
  * close syncs the views and removes it. Finding it at open means the last
  * writer did not close: the same boot id means a process crash (views
  * sound), another means the machine went down under it, and the views are
- * emptied before anything reads them, to be rebuilt from the log: their
- * files are removed before LMDB opens them, as emptying them in place
- * would read them (dropping a tree walks every page of it, and a torn
- * page can send LMDB anywhere).
+ * emptied before anything reads them, to be rebuilt from the log: a new
+ * environment's meta pages go over theirs before LMDB opens them
+ * (reset_views_files), as emptying them through LMDB would read them
+ * (dropping a tree walks every page of it, and a torn page can send LMDB
+ * anywhere).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/core.h"
@@ -38,6 +40,9 @@
  * user's "host/feed" positions in records of 128. */
 #define VIEWS_FORMAT 3
 #define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
+/* LMDB's largest page (its MAX_PAGESIZE): room for a new environment's
+ * two meta pages, whatever the system's page size. */
+#define EVLOG_MAX_PAGE 65536
 
 /* This boot's id; if the system does not tell, a random one, so every
  * unclean stop is taken for a machine crash (safe, only slower). */
@@ -240,29 +245,120 @@ int evlog_views_begin(struct evlog *log, MDB_txn **out)
     return rc;
 }
 
-/* The views' files, which may be torn: gone, never read. */
-static int remove_views_files(const struct evlog *log,
-                              const struct evlog_options *opt)
+/* One of the views' files (`name`), which may be torn: gone, never read. */
+static int remove_views_file(const struct evlog *log,
+                             const struct evlog_options *opt,
+                             const char *name)
 {
-    static const char *const names[] = {"data.mdb", "lock.mdb"};
     char path[PATH_MAX];
 
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", log->vpath, names[i]);
-        if (unlink(path) != 0 && errno != ENOENT) {
-            int err = errno;
+    snprintf(path, sizeof path, "%s/%s", log->vpath, name);
+    if (unlink(path) != 0 && errno != ENOENT) {
+        int err = errno;
 
-            evlog_set_err(opt, "%s: cannot remove it: %s", path,
-                          strerror(err));
-            return evlog_status(err);
-        }
+        evlog_set_err(opt, "%s: cannot remove it: %s", path, strerror(err));
+        return evlog_status(err);
     }
     return CHATD_OK;
 }
 
-/* Before a writer opens the views: whether they start from new files
- * (*fresh), because it was asked or because the machine went down under
- * the last writer; their old files are then removed. */
+static int remove_views_files(const struct evlog *log,
+                              const struct evlog_options *opt)
+{
+    int rc = remove_views_file(log, opt, "data.mdb");
+
+    return rc == CHATD_OK ? remove_views_file(log, opt, "lock.mdb") : rc;
+}
+
+/* An environment's two files in `dir`, if there. */
+static void unlink_env_files(const char *dir)
+{
+    char path[PATH_MAX + 16]; /* dir + a file name */
+
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/lock.mdb", dir);
+    unlink(path);
+}
+
+/* The two meta pages of a new, empty environment (made in `dir`, then
+ * removed) into metas[], which holds 2 * EVLOG_MAX_PAGE bytes; *len: how
+ * many bytes they take. */
+static int empty_env_metas(const char *dir, const struct evlog_options *opt,
+                           unsigned char *metas, size_t *len)
+{
+    struct evlog_options writable = *opt;
+    char path[PATH_MAX + 16];
+    MDB_env *env;
+    MDB_stat st;
+    int fd, rc;
+    ssize_t n = -1;
+
+    writable.read_only = false;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return evlog_status(errno);
+    unlink_env_files(dir); /* a start that died here must not leave "empty" */
+    rc = evlog_env_open(&env, dir, true, MDB_NOSYNC, &writable);
+    if (rc != CHATD_OK)
+        goto out_remove;
+    rc = evlog_status(mdb_env_stat(env, &st));
+    mdb_env_close(env);
+    if (rc != CHATD_OK)
+        goto out_remove;
+    *len = 2 * (size_t)st.ms_psize;
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        n = *len <= 2 * EVLOG_MAX_PAGE ? pread(fd, metas, *len, 0) : -1;
+        close(fd);
+    }
+    if (n < 0 || (size_t)n != *len)
+        rc = CHATD_EIO;
+out_remove:
+    unlink_env_files(dir);
+    rmdir(dir);
+    return rc;
+}
+
+/* The views' files, which may be torn, made empty without reading them:
+ * a new environment's two meta pages are written over the old file's, so
+ * LMDB finds no tree in it and takes pages from the third on, over blocks
+ * it never reads (nothing points to them). Keeping the file's blocks
+ * spares the kernel what a new file costs: allocating every block and
+ * page cache page anew, ~4 s of system time for 4.4 GB of read models
+ * (docs/PERFORMANCE.md, "Replay"). With no old file worth keeping, or if
+ * this fails, both files are removed instead. */
+static int reset_views_files(const struct evlog *log,
+                             const struct evlog_options *opt)
+{
+    char dir[PATH_MAX], path[PATH_MAX];
+    unsigned char *metas;
+    struct stat sb;
+    size_t len = 0;
+    ssize_t n = -1;
+    int fd;
+
+    snprintf(path, sizeof path, "%s/data.mdb", log->vpath);
+    snprintf(dir, sizeof dir, "%s/reset.tmp", log->vpath);
+    if (stat(path, &sb) != 0 || sb.st_size < 2 * EVLOG_MAX_PAGE)
+        return remove_views_files(log, opt);
+    metas = malloc(2 * EVLOG_MAX_PAGE);
+    if (metas && empty_env_metas(dir, opt, metas, &len) == CHATD_OK) {
+        fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            n = pwrite(fd, metas, len, 0);
+            close(fd);
+        }
+    }
+    free(metas);
+    if (n < 0 || (size_t)n != len)
+        return remove_views_files(log, opt);
+    return remove_views_file(log, opt, "lock.mdb"); /* LMDB makes it anew */
+}
+
+/* Before a writer opens the views: whether they start empty (*fresh),
+ * because it was asked or because the machine went down under the last
+ * writer; their files are then reset without being read. */
 static int views_start_fresh(struct evlog *log,
                              const struct evlog_options *opt, bool *fresh)
 {
@@ -286,12 +382,12 @@ static int views_start_fresh(struct evlog *log,
                      log->vpath);
         }
     }
-    return *fresh ? remove_views_files(log, opt) : CHATD_OK;
+    return *fresh ? reset_views_files(log, opt) : CHATD_OK;
 }
 
 int evlog_views_open(struct evlog *log, const struct evlog_options *opt)
 {
-    bool wipe = false; /* new files: init_views marks them reset */
+    bool wipe = false; /* reset files: init_views marks them so */
     int rc;
 
     read_boot_id(log->boot_id, sizeof log->boot_id, opt->boot_id);

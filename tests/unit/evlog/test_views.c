@@ -13,7 +13,12 @@
 
 #include <cmocka.h>
 
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "evlog/internal.h"
 #include "testdir.h"
@@ -45,6 +50,22 @@ static int post(struct evlog *log, struct evlog_store *st)
         return rc;
     }
     return evlog_txn_commit(txn);
+}
+
+/* n posts as boot `boot`, then a clean close. */
+static int post_as(const char *dir, const char *boot, int n)
+{
+    struct evlog *log;
+    struct evlog_store *st;
+    int rc = open_as(dir, boot, &log);
+
+    if (rc != CHATD_OK)
+        return rc;
+    rc = evlog_store_open(log, "test", "counts", &st);
+    for (int i = 0; i < n && rc == CHATD_OK; i++)
+        rc = post(log, st);
+    evlog_close(log);
+    return rc;
 }
 
 /* A child process posts n events as boot `boot` and dies without closing
@@ -475,12 +496,82 @@ static void test_map_checked_at_append(void **state)
     free(big);
 }
 
+/* Read models torn past their meta pages, as a machine crash or a bad disk
+ * can leave them: a fresh start must neither read those pages nor refuse
+ * to open, and keeps the file's blocks (its size) for the new models. */
+static void test_fresh_start_never_reads_torn_pages(void **state)
+{
+    const char *dir = *state;
+    struct evlog_options opt = {.dir = dir, .map_size = 64u << 20,
+                                .boot_id = "boot-a"};
+    unsigned char value[3000], junk[4096];
+    char path[512];
+    struct evlog *log;
+    struct evlog_store *st;
+    struct evlog_txn *txn;
+    struct stat before, after;
+    struct seen s;
+    off_t page = (off_t)sysconf(_SC_PAGESIZE); /* LMDB's page here */
+    int fd;
+
+    /* enough read models to fill a file well past LMDB's largest page */
+    memset(value, 'v', sizeof value);
+    assert_int_equal(evlog_open(&log, &opt), CHATD_OK);
+    assert_int_equal(evlog_store_open(log, "test", "blobs", &st), CHATD_OK);
+    assert_int_equal(evlog_txn_begin(log, true, &txn), CHATD_OK);
+    for (int i = 0; i < 400; i++) {
+        char key[16];
+
+        snprintf(key, sizeof key, "k%04d", i);
+        assert_int_equal(evlog_put_kv(txn, st, key, strlen(key), value,
+                                      sizeof value), CHATD_OK);
+    }
+    assert_int_equal(evlog_txn_commit(txn), CHATD_OK);
+    evlog_close(log);
+    assert_int_equal(post_as(dir, "boot-a", 2), CHATD_OK);
+
+    /* every page but LMDB's two meta pages becomes garbage */
+    snprintf(path, sizeof path, "%s/views/data.mdb", dir);
+    assert_int_equal(stat(path, &before), 0);
+    assert_true(before.st_size > 4 * 65536);
+    memset(junk, 0xA5, sizeof junk);
+    fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    for (off_t off = 2 * page; off < before.st_size; off += sizeof junk)
+        assert_int_equal(pwrite(fd, junk, sizeof junk, off),
+                         (ssize_t)sizeof junk);
+    close(fd);
+
+    opt.fresh_views = true;
+    assert_int_equal(evlog_open(&log, &opt), CHATD_OK);
+    assert_true(evlog_views_were_reset(log));
+    assert_int_equal(evlog_last_seq(log), 2); /* the log is untouched */
+    s = look(log);
+    assert_int_equal(s.applied, 0);
+    assert_int_equal(s.count_rc, CHATD_ENOTFOUND);
+    assert_int_equal(s.stream_ver, 0);
+    assert_int_equal(evlog_store_open(log, "test", "counts", &st), CHATD_OK);
+    assert_int_equal(post(log, st), CHATD_OK);
+    evlog_close(log);
+    assert_int_equal(stat(path, &after), 0);
+    assert_true(after.st_size >= before.st_size); /* its blocks were kept */
+
+    opt.fresh_views = false;
+    assert_int_equal(evlog_open(&log, &opt), CHATD_OK);
+    assert_false(evlog_views_were_reset(log));
+    s = look(log); /* what was written after the reset is kept */
+    assert_int_equal(s.applied, 3);
+    assert_int_equal(s.count, 3);
+    evlog_close(log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         TESTDIR_TEST(test_clean_close_is_trusted_on_any_boot),
         TESTDIR_TEST(test_process_crash_keeps_read_models),
         TESTDIR_TEST(test_machine_crash_empties_read_models),
+        TESTDIR_TEST(test_fresh_start_never_reads_torn_pages),
         TESTDIR_TEST(test_log_ahead_then_advance),
         TESTDIR_TEST(test_read_models_ahead_of_log_are_emptied),
         TESTDIR_TEST(test_format1_upgrade),
