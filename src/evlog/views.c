@@ -245,40 +245,30 @@ int evlog_views_begin(struct evlog *log, MDB_txn **out)
     return rc;
 }
 
-/* One of the views' files (`name`), which may be torn: gone, never read. */
-static int remove_views_file(const struct evlog *log,
-                             const struct evlog_options *opt,
-                             const char *name)
+/* An environment's file `name` in `dir`, which may be torn: gone, never
+ * read. A failure is told through opt, when given. */
+static int remove_env_file(const char *dir, const char *name,
+                           const struct evlog_options *opt)
 {
-    char path[PATH_MAX];
+    char path[PATH_MAX + 16]; /* dir + a file name */
 
-    snprintf(path, sizeof path, "%s/%s", log->vpath, name);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
     if (unlink(path) != 0 && errno != ENOENT) {
         int err = errno;
 
-        evlog_set_err(opt, "%s: cannot remove it: %s", path, strerror(err));
+        if (opt)
+            evlog_set_err(opt, "%s: cannot remove it: %s", path,
+                          strerror(err));
         return evlog_status(err);
     }
     return CHATD_OK;
 }
 
-static int remove_views_files(const struct evlog *log,
-                              const struct evlog_options *opt)
+static int remove_env_files(const char *dir, const struct evlog_options *opt)
 {
-    int rc = remove_views_file(log, opt, "data.mdb");
+    int rc = remove_env_file(dir, "data.mdb", opt);
 
-    return rc == CHATD_OK ? remove_views_file(log, opt, "lock.mdb") : rc;
-}
-
-/* An environment's two files in `dir`, if there. */
-static void unlink_env_files(const char *dir)
-{
-    char path[PATH_MAX + 16]; /* dir + a file name */
-
-    snprintf(path, sizeof path, "%s/data.mdb", dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/lock.mdb", dir);
-    unlink(path);
+    return rc == CHATD_OK ? remove_env_file(dir, "lock.mdb", opt) : rc;
 }
 
 /* The two meta pages of a new, empty environment (made in `dir`, then
@@ -297,7 +287,7 @@ static int empty_env_metas(const char *dir, const struct evlog_options *opt,
     writable.read_only = false;
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         return evlog_status(errno);
-    unlink_env_files(dir); /* a start that died here must not leave "empty" */
+    remove_env_files(dir, NULL); /* what a start that died here left */
     rc = evlog_env_open(&env, dir, true, MDB_NOSYNC, &writable);
     if (rc != CHATD_OK)
         goto out_remove;
@@ -315,7 +305,7 @@ static int empty_env_metas(const char *dir, const struct evlog_options *opt,
     if (n < 0 || (size_t)n != *len)
         rc = CHATD_EIO;
 out_remove:
-    unlink_env_files(dir);
+    remove_env_files(dir, NULL);
     rmdir(dir);
     return rc;
 }
@@ -341,7 +331,7 @@ static int reset_views_files(const struct evlog *log,
     snprintf(path, sizeof path, "%s/data.mdb", log->vpath);
     snprintf(dir, sizeof dir, "%s/reset.tmp", log->vpath);
     if (stat(path, &sb) != 0 || sb.st_size < 2 * EVLOG_MAX_PAGE)
-        return remove_views_files(log, opt);
+        return remove_env_files(log->vpath, opt);
     metas = malloc(2 * EVLOG_MAX_PAGE);
     if (metas && empty_env_metas(dir, opt, metas, &len) == CHATD_OK) {
         fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -352,8 +342,9 @@ static int reset_views_files(const struct evlog *log,
     }
     free(metas);
     if (n < 0 || (size_t)n != len)
-        return remove_views_files(log, opt);
-    return remove_views_file(log, opt, "lock.mdb"); /* LMDB makes it anew */
+        return remove_env_files(log->vpath, opt);
+    /* the reader table: LMDB makes it anew */
+    return remove_env_file(log->vpath, "lock.mdb", opt);
 }
 
 /* Before a writer opens the views: whether they start empty (*fresh),
